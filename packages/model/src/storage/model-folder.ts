@@ -1,0 +1,163 @@
+/**
+ * Versioned model folders: models/<name>/<version>/ holding model.json,
+ * weights.bin, metadata.json, history.json and training-curve.svg. A folder
+ * is written under a temporary name and renamed into place, so readers never
+ * see half a model. models/<name>/ACTIVE names the version served by default.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MODEL_JSON, WEIGHTS_BIN, loadLayersModel, saveLayersModel } from './file-io.ts';
+import { renderTrainingCurveSvg } from './training-curve-svg.ts';
+import type { EpochRecord } from '../train.ts';
+
+export const METADATA_JSON = 'metadata.json';
+export const HISTORY_JSON = 'history.json';
+export const TRAINING_CURVE_SVG = 'training-curve.svg';
+export const ACTIVE_FILE = 'ACTIVE';
+
+/** How inputs must look; identical for every model we train (see packages/imaging). */
+export const MNIST_INPUT_CONVENTION = {
+  shape: [28, 28, 1],
+  range: [0, 1],
+  polarity: 'white-on-black',
+  layout: 'digit scaled to fit 20x20, centred by centre of mass in a 28x28 frame',
+} as const;
+
+export interface ModelMetadata {
+  name: string;
+  version: string;
+  architecture: string;
+  parameters: number;
+  created_at: string;
+  dataset: { name: string; train_count: number; validation_count: number };
+  training: {
+    epochs: number;
+    batch_size: number;
+    learning_rate: number;
+    augment: unknown;
+    seed: number;
+    seconds: number;
+    backend: string;
+    command?: string;
+  };
+  metrics: { test_accuracy: number | null; test_count: number | null; test_loss: number | null; val_accuracy: number | null };
+  input: typeof MNIST_INPUT_CONVENTION;
+  /** sha256 of model.json and weights.bin, checked before a worker serves the model. */
+  files: Record<string, string>;
+}
+
+export const VERSION_PATTERN = /^v[0-9]+$/;
+const NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
+
+export function assertModelName(name: string): void {
+  if (!NAME_PATTERN.test(name)) throw new RangeError(`model name ${JSON.stringify(name)} must match ${NAME_PATTERN}`);
+}
+
+export async function listVersions(modelsDir: string, name: string): Promise<string[]> {
+  const dir = join(modelsDir, name);
+  if (!existsSync(dir)) return [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((e) => e.isDirectory() && VERSION_PATTERN.test(e.name) && existsSync(join(dir, e.name, METADATA_JSON)))
+    .map((e) => e.name)
+    .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+}
+
+export async function nextVersion(modelsDir: string, name: string): Promise<string> {
+  const versions = await listVersions(modelsDir, name);
+  const last = versions.at(-1);
+  return `v${last ? Number(last.slice(1)) + 1 : 1}`;
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export interface WriteModelFolderInput {
+  modelsDir: string;
+  name: string;
+  version?: string;
+  model: tf.LayersModel;
+  metadata: Omit<ModelMetadata, 'name' | 'version' | 'files' | 'input' | 'parameters'>;
+  history: EpochRecord[];
+}
+
+/** Writes a complete model folder atomically and returns its metadata. */
+export async function writeModelFolder(input: WriteModelFolderInput): Promise<ModelMetadata & { dir: string }> {
+  assertModelName(input.name);
+  const version = input.version ?? (await nextVersion(input.modelsDir, input.name));
+  const parent = join(input.modelsDir, input.name);
+  const dir = join(parent, version);
+  if (existsSync(dir)) throw new Error(`model folder ${dir} already exists`);
+  const tmp = join(parent, `.${version}.tmp-${process.pid}-${Date.now()}`);
+  await mkdir(tmp, { recursive: true });
+  try {
+    await saveLayersModel(input.model, tmp);
+    const files: Record<string, string> = {};
+    for (const file of [MODEL_JSON, WEIGHTS_BIN]) files[file] = sha256(await readFile(join(tmp, file)));
+    const metadata: ModelMetadata = {
+      name: input.name,
+      version,
+      parameters: input.model.countParams(),
+      ...input.metadata,
+      input: MNIST_INPUT_CONVENTION,
+      files,
+    };
+    await writeFile(join(tmp, METADATA_JSON), JSON.stringify(metadata, null, 2) + '\n');
+    await writeFile(join(tmp, HISTORY_JSON), JSON.stringify(input.history, null, 2) + '\n');
+    await writeFile(join(tmp, TRAINING_CURVE_SVG), renderTrainingCurveSvg(input.history, `${input.name} ${version}`));
+    await rename(tmp, dir);
+    return { ...metadata, dir };
+  } catch (error) {
+    await rm(tmp, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+export async function readModelMetadata(dir: string): Promise<ModelMetadata> {
+  return JSON.parse(await readFile(join(dir, METADATA_JSON), 'utf8')) as ModelMetadata;
+}
+
+export class ModelChecksumError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelChecksumError';
+  }
+}
+
+/** Loads a model folder after checking its files against the checksums in its metadata. */
+export async function loadModelFolder(dir: string): Promise<{ model: tf.LayersModel; metadata: ModelMetadata }> {
+  const metadata = await readModelMetadata(dir);
+  for (const [file, expected] of Object.entries(metadata.files)) {
+    const actual = sha256(await readFile(join(dir, file)));
+    if (actual !== expected) throw new ModelChecksumError(`${join(dir, file)}: sha256 ${actual} does not match metadata ${expected}`);
+  }
+  return { model: await loadLayersModel(dir), metadata };
+}
+
+export async function readActiveVersion(modelsDir: string, name: string): Promise<string | null> {
+  const path = join(modelsDir, name, ACTIVE_FILE);
+  if (existsSync(path)) return (await readFile(path, 'utf8')).trim();
+  return (await listVersions(modelsDir, name)).at(-1) ?? null;
+}
+
+export async function writeActiveVersion(modelsDir: string, name: string, version: string): Promise<void> {
+  const path = join(modelsDir, name, ACTIVE_FILE);
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, version + '\n');
+  await rename(tmp, path);
+}
+
+/** Resolves `name` or `name@version` (default: the active version) to a model folder path. */
+export async function resolveModelDir(modelsDir: string, ref: string): Promise<string> {
+  const [name, pinned] = ref.split('@') as [string, string | undefined];
+  assertModelName(name);
+  const version = pinned ?? (await readActiveVersion(modelsDir, name));
+  if (!version) throw new Error(`no version of model ${name} in ${modelsDir}`);
+  const dir = join(modelsDir, name, version);
+  if (!existsSync(join(dir, METADATA_JSON))) throw new Error(`model ${name}@${version} not found in ${modelsDir}`);
+  return dir;
+}
