@@ -4,6 +4,7 @@
  * https://yann.lecun.com/exdb/mnist/ describes the format.
  */
 import { gunzipSync } from 'node:zlib';
+import { DatasetError } from './errors.ts';
 
 export const IDX_TYPE_UBYTE = 0x08;
 
@@ -13,15 +14,20 @@ export interface IdxArray {
   readonly data: Uint8Array;
 }
 
-export type IdxErrorCode = 'IDX_TRUNCATED' | 'IDX_BAD_MAGIC' | 'IDX_UNSUPPORTED_TYPE' | 'IDX_LENGTH_MISMATCH' | 'IDX_BAD_GZIP';
+export type IdxErrorCode =
+  | 'IDX_TRUNCATED'
+  | 'IDX_BAD_MAGIC'
+  | 'IDX_UNSUPPORTED_TYPE'
+  | 'IDX_LENGTH_MISMATCH'
+  | 'IDX_BAD_GZIP'
+  | 'IDX_BAD_SHAPE'
+  | 'IDX_BAD_LABEL';
 
-export class IdxFormatError extends Error {
-  constructor(
-    readonly code: IdxErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class IdxFormatError extends DatasetError {
+  declare readonly code: IdxErrorCode;
+
+  constructor(code: IdxErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.name = 'IdxFormatError';
   }
 }

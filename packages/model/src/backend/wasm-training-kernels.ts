@@ -143,22 +143,33 @@ export function conv2dBackpropInputStride1(
 }
 
 /**
- * MaxPoolGrad for non-overlapping windows (pool size == stride, no padding):
- * the gradient flows to the positions equal to the window's maximum.
+ * MaxPoolGrad for non-overlapping windows (pool size == stride, any padding):
+ * the gradient flows to the positions equal to their window's maximum.
+ * The input is padded with -Infinity (or cropped) to exactly cover the
+ * windows, so each window's maximum is an upsampled copy of the pool output.
  */
 export function maxPoolGradNonOverlapping(
   dy: tf.Tensor4D,
   input: tf.Tensor4D,
   output: tf.Tensor4D,
-  size: number,
+  info: tf.backend_util.Conv2DInfo,
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const [, h, w] = input.shape;
+    const coverH = info.outHeight * info.filterHeight;
+    const coverW = info.outWidth * info.filterWidth;
+    const { top, left } = info.padInfo;
+    const bottom = coverH - top - h;
+    const right = coverW - left - w;
+    let covered = tf.pad(input, [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]], -Infinity);
+    if (bottom < 0 || right < 0) covered = tf.slice(covered, [0, 0, 0, 0], [-1, coverH, coverW, -1]);
     // Broadcasting binary ops are a slow path on wasm; nearest-neighbour
     // upsampling gives same-shape operands instead.
-    const up = (t: tf.Tensor4D) => tf.image.resizeNearestNeighbor(t, [h, w]);
-    const mask = tf.cast(tf.equal(input, up(output)), 'float32');
-    return tf.mul(mask, up(dy));
+    const up = (t: tf.Tensor4D) => tf.image.resizeNearestNeighbor(t, [coverH, coverW]);
+    const mask = tf.cast(tf.equal(covered, up(output)), 'float32');
+    const grad = tf.mul(mask, up(dy)) as tf.Tensor4D;
+    const inside = tf.slice(grad, [0, top, left, 0], [-1, Math.min(h, coverH - top), Math.min(w, coverW - left), -1]);
+    return tf.pad(inside, [[0, 0], [0, Math.max(0, -bottom)], [0, Math.max(0, -right)], [0, 0]]);
   });
 }
 
@@ -247,11 +258,12 @@ export function registerWasmTrainingKernels(): void {
       const a = args.attrs as unknown as { filterSize: number | [number, number]; strides: number | [number, number]; pad: PadAttr };
       const [fh, fw] = asPair(a.filterSize);
       const [sh, sw] = asPair(a.strides);
-      const [, h, w] = input.shape;
-      const nonOverlapping = fh === fw && fh === sh && sh === sw && h % fh === 0 && w % fw === 0;
-      if (nonOverlapping && (a.pad === 'valid' || a.pad === 'same' || a.pad === 0)) {
-        return maxPoolGradNonOverlapping(dy, input, output, fh);
+      if (fh === sh && fw === sw) {
+        const info = tf.backend_util.computePool2DInfo(input.shape, [fh, fw], [sh, sw], 1, a.pad);
+        return maxPoolGradNonOverlapping(dy, input, output, info);
       }
+      // Overlapping windows: the stock kernel, which we measured to disagree
+      // with the cpu backend; none of our architectures use such pooling.
       if (!stockMaxPoolGrad) throw new Error('MaxPoolGrad: overlapping windows have no wasm kernel');
       return stockMaxPoolGrad.kernelFunc(args);
     },
