@@ -32,8 +32,8 @@ export interface DownloadOptions {
 export interface DownloadedFile extends MeasuredDigests {
   readonly name: string;
   readonly path: string;
-  /** `present`: already there with the right digests, not fetched. */
-  readonly status: 'downloaded' | 'present';
+  /** `present`: already there with the right digests, not fetched; `replaced`: was there with wrong digests. */
+  readonly status: 'downloaded' | 'replaced' | 'present';
 }
 
 export interface DownloadResult {
@@ -45,11 +45,9 @@ function fileUrl(baseUrl: string, name: string): string {
   return new URL(encodeURIComponent(name), baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`).toString();
 }
 
-async function verifiedExisting(path: string, known: KnownFile): Promise<MeasuredDigests | null> {
+async function existingDigests(path: string): Promise<MeasuredDigests | null> {
   const isFile = await stat(path).then((s) => s.isFile(), () => false);
-  if (!isFile) return null;
-  const digests = await digestFile(path);
-  return digestsMatch(known, digests) ? digests : null;
+  return isFile ? digestFile(path) : null;
 }
 
 function errorText(error: unknown): string {
@@ -65,6 +63,7 @@ async function fetchToFile(url: string, tempPath: string, known: KnownFile, opti
   try {
     response = await fetchImpl(url, options.signal ? { signal: options.signal } : {});
   } catch (cause) {
+    if (options.signal?.aborted) throw cause;
     throw new DownloadError('DOWNLOAD_NETWORK', url, null, `GET ${url} failed: ${errorText(cause)}`, { cause });
   }
   if (!response.ok || !response.body) {
@@ -79,21 +78,28 @@ async function fetchToFile(url: string, tempPath: string, known: KnownFile, opti
   const out = await open(tempPath, 'wx');
   const reader = response.body.getReader();
   let received = 0;
+  let finished = false;
   try {
-    for (;;) {
+    while (!finished) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
         chunk = await reader.read();
       } catch (cause) {
+        if (options.signal?.aborted) throw cause;
         throw new DownloadError('DOWNLOAD_NETWORK', url, response.status, `GET ${url} broke off after ${received} bytes: ${errorText(cause)}`, { cause });
       }
-      if (chunk.done) break;
-      digests.update(chunk.value);
-      await out.write(chunk.value);
-      received += chunk.value.length;
-      options.onProgress?.({ type: 'progress', file: known.name, received, total });
+      if (chunk.done) {
+        finished = true;
+      } else {
+        digests.update(chunk.value);
+        await out.write(chunk.value);
+        received += chunk.value.length;
+        options.onProgress?.({ type: 'progress', file: known.name, received, total });
+      }
     }
   } finally {
+    // A failed write leaves the body unread; cancelling frees the connection.
+    if (!finished) await reader.cancel().catch(() => undefined);
     reader.releaseLock();
     await out.close();
   }
@@ -102,8 +108,8 @@ async function fetchToFile(url: string, tempPath: string, known: KnownFile, opti
 
 async function downloadOne(known: KnownFile, options: DownloadOptions): Promise<DownloadedFile> {
   const path = join(options.destDir, known.name);
-  const existing = await verifiedExisting(path, known);
-  if (existing) return { name: known.name, path, status: 'present', ...existing };
+  const existing = await existingDigests(path);
+  if (existing && digestsMatch(known, existing)) return { name: known.name, path, status: 'present', ...existing };
 
   const url = fileUrl(options.baseUrl, known.name);
   // Same directory as the target so the final rename cannot cross filesystems; dot-prefixed so loaders skip it.
@@ -112,7 +118,7 @@ async function downloadOne(known: KnownFile, options: DownloadOptions): Promise<
     const actual = await fetchToFile(url, tempPath, known, options);
     if (!digestsMatch(known, actual)) throw new ChecksumMismatchError(known.name, { md5: known.md5, sha256: known.sha256 }, actual);
     await rename(tempPath, path);
-    return { name: known.name, path, status: 'downloaded', ...actual };
+    return { name: known.name, path, status: existing ? 'replaced' : 'downloaded', ...actual };
   } finally {
     await rm(tempPath, { force: true });
   }

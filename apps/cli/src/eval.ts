@@ -1,0 +1,57 @@
+/**
+ * npm run eval -- [--model <dir> | --model name@version] [--dataset mnist] [--split test] [--limit N]
+ *
+ * Evaluates a model folder (default: the active version of DEFAULT_MODEL) and
+ * prints one JSON line on stdout:
+ * {"dataset":"mnist","split":"test","count":10000,"accuracy":0.99xx,"backend":"wasm-simd",...}
+ */
+import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '@digitq/config';
+import { loadMnist, sliceDataset, type Split } from '@digitq/datasets';
+import { evaluateModel, initBackend, loadModelFolder, resolveModelDir, METADATA_JSON, type BackendPreference } from '@digitq/model';
+import { createCliLogger, exitOnError } from './cli-support.ts';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    dataset: { type: 'string', default: 'mnist' },
+    split: { type: 'string', default: 'test' },
+    limit: { type: 'string' },
+    backend: { type: 'string' },
+  },
+});
+
+const config = loadConfig();
+const log = createCliLogger('eval', config.LOG_LEVEL);
+
+async function main(): Promise<void> {
+  const backend = await initBackend((values.backend ?? config.TF_BACKEND) as BackendPreference);
+  log.info({ backend: backend.label }, 'tensorflow.js backend ready');
+  const ref = values.model ?? config.DEFAULT_MODEL;
+  const dir = existsSync(join(ref, METADATA_JSON)) ? ref : await resolveModelDir(config.MODELS_DIR, ref);
+  const { model, metadata } = await loadModelFolder(dir);
+  if (values.dataset !== 'mnist') throw new Error(`--dataset ${values.dataset}: only mnist is supported`);
+  if (values.split !== 'test' && values.split !== 'train') throw new Error('--split must be test or train');
+  const full = await loadMnist(config.DATA_DIR, values.split as Split);
+  const set = values.limit ? sliceDataset(full, 0, Number(values.limit)) : full;
+  const started = performance.now();
+  const evaluation = await evaluateModel(model, set);
+  const seconds = (performance.now() - started) / 1000;
+  log.info({ model: `${metadata.name}@${metadata.version}`, confusion: evaluation.confusion }, 'confusion matrix (rows: label, columns: prediction)');
+  process.stdout.write(
+    JSON.stringify({
+      dataset: values.dataset,
+      split: values.split,
+      count: evaluation.count,
+      accuracy: evaluation.accuracy,
+      backend: backend.label,
+      model: `${metadata.name}@${metadata.version}`,
+      loss: Number(evaluation.loss.toFixed(6)),
+      images_per_s: Math.round(evaluation.count / seconds),
+    }) + '\n',
+  );
+}
+
+exitOnError(main(), log);

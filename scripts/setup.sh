@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what digitq needs on a fresh Debian/Ubuntu machine with Node 20+:
+# system packages (redis-server; chromium with --browser), npm dependencies
+# from the lockfile, and the MNIST files when DATA_DIR does not hold them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_browser=false
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=true ;;
+    *) echo "usage: scripts/setup.sh [--browser]" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if $want_browser && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
+
+if ((${#missing[@]} > 0)); then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo=""
+    if [[ $EUID -ne 0 ]]; then sudo="sudo"; fi
+    echo "setup: installing ${missing[*]} with apt-get" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: digitq needs ${missing[*]}, and apt-get is not available here." >&2
+    echo "setup: install them with your system's package manager (e.g. 'brew install redis'), then run this again." >&2
+    exit 1
+  fi
+fi
+
+node -e 'const [major] = process.versions.node.split(".").map(Number); if (major < 20) { console.error(`setup: Node ${process.versions.node} is too old; digitq needs Node 20 or newer`); process.exit(1); }'
+
+npm ci --no-audit --no-fund --loglevel=error
+
+data_dir="${DATA_DIR:-./.data/mnist}"
+if [[ ! -e "$data_dir/t10k-images-idx3-ubyte.gz" && ! -e "$data_dir/t10k-images-idx3-ubyte" ]]; then
+  echo "setup: MNIST not found in $data_dir; downloading it (set DATA_DIR to use a copy you have)" >&2
+  DATA_DIR="$data_dir" npm run --silent data:download -- mnist
+fi
+echo "setup: done" >&2
