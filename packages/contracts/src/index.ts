@@ -1,1 +1,4 @@
-export {};
+export * from './queues.ts';
+export * from './inference.ts';
+export * from './job-view.ts';
+export * from './errors.ts';

@@ -1,1 +1,2 @@
 export * from './redis-server.ts';
+export * from './test-redis-url.ts';

@@ -99,7 +99,7 @@ describe('MaxPoolGrad on wasm', () => {
     it(`matches cpu: ${c.name}`, async () => {
       const x = random([...c.x], 5);
       await tf.setBackend('cpu');
-      const output = tf.tidy(() => tf.maxPool(tf.tensor(x.values, x.shape) as tf.Tensor4D, c.size, c.strides, c.pad));
+      const output = tf.tidy(() => tf.maxPool(tf.tensor4d(x.values, x.shape as [number, number, number, number]), c.size, c.strides, c.pad));
       const out = { values: (await output.data()) as Float32Array, shape: output.shape };
       output.dispose();
       await compare('MaxPoolGrad', { dy: random(out.shape, 6), input: x, output: out }, { filterSize: c.size, strides: c.strides, pad: c.pad });
@@ -120,20 +120,20 @@ describe('end-to-end gradient of a conv/batch-norm/pool network', () => {
   it('matches cpu for every weight', async () => {
     const x = random([4, 12, 12, 1], 9);
     const weights = { k1: random([3, 3, 1, 4], 10), k2: random([3, 3, 4, 6], 11), dense: random([2 * 2 * 6, 10], 12) };
-    const labels = tf.tidy(() => tf.oneHot(tf.tensor1d([1, 3, 5, 7], 'int32'), 10).arraySync());
+    const labels = tf.tidy(() => tf.oneHot(tf.tensor1d([1, 3, 5, 7], 'int32'), 10).arraySync() as number[][]);
     const gradients = async (backend: string) => {
       await tf.setBackend(backend);
       const input = tf.tensor4d(x.values, x.shape as [number, number, number, number]);
       const y = tf.tensor2d(labels);
       const vars = Object.values(weights).map((w) => tf.tensor(w.values, w.shape));
       const grads = tf.grads((k1: tf.Tensor, k2: tf.Tensor, dense: tf.Tensor) => {
-        let h = tf.conv2d(input, k1 as tf.Tensor4D, 1, 'same');
+        let h: tf.Tensor4D = tf.conv2d(input, k1 as tf.Tensor4D, 1, 'same');
         const m = tf.moments(h, [0, 1, 2]);
         // tfjs's batchNorm gradient needs explicit offset and scale (layers always passes them).
-        h = tf.relu(tf.batchNorm(h, m.mean, m.variance, tf.zeros([4]), tf.ones([4])));
-        h = tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid');
-        h = tf.relu(tf.conv2d(h as tf.Tensor4D, k2 as tf.Tensor4D, 1, 'valid'));
-        h = tf.maxPool(h as tf.Tensor4D, 2, 2, 'valid');
+        h = tf.relu(tf.batchNorm(h, m.mean, m.variance, tf.zeros([4]), tf.ones([4]))) as tf.Tensor4D;
+        h = tf.maxPool(h, 2, 2, 'valid');
+        h = tf.relu(tf.conv2d(h, k2 as tf.Tensor4D, 1, 'valid'));
+        h = tf.maxPool(h, 2, 2, 'valid');
         const logits = tf.matMul(tf.reshape(h, [4, -1]), dense as tf.Tensor2D);
         return tf.losses.softmaxCrossEntropy(y, logits);
       })(vars);

@@ -1,0 +1,186 @@
+/**
+ * Untrusted bytes -> a small grey working copy, through sharp only. Every
+ * failure becomes an ImageError; nothing here decodes pixels before the byte
+ * and pixel limits have been checked against the header.
+ */
+import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
+import { ImageError } from './errors.ts';
+import { DEFAULT_PREPROCESS_OPTIONS, type PreprocessOptions } from './options.ts';
+
+/** Formats accepted as input. BMP is absent because the prebuilt libvips in sharp cannot read it. */
+export const IMAGE_FORMATS = ['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+export const IMAGE_FORMAT_MEDIA_TYPES: Readonly<Record<ImageFormat, string>> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  gif: 'image/gif',
+  tiff: 'image/tiff',
+  avif: 'image/avif',
+};
+
+/** 8-bit grey pixels, row-major. */
+export interface GreyImage {
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+}
+
+export interface ImageHeader {
+  format: ImageFormat;
+  /** Size as displayed, i.e. after the EXIF orientation is applied. */
+  width: number;
+  height: number;
+}
+
+/**
+ * Reject truncated data, accept recoverable warnings: phone JPEGs often carry
+ * harmless ones (extraneous bytes, odd markers) that sharp's default
+ * 'warning' level would refuse.
+ */
+const FAIL_ON = 'truncated' as const;
+const OPAQUE = 255;
+const WHITE = 255;
+const MID_GREY = 128;
+/** ITU-R BT.601 luma weights, as in JPEG. */
+const LUMA_R = 0.299;
+const LUMA_G = 0.587;
+const LUMA_B = 0.114;
+const RGBA = 4;
+
+type SizeLimits = Pick<PreprocessOptions, 'maxBytes' | 'maxPixels'>;
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function checkByteLength(bytes: Uint8Array, maxBytes: number): void {
+  if (bytes.byteLength === 0) throw new ImageError('IMAGE_EMPTY_INPUT', 'the image is empty (0 bytes)');
+  if (bytes.byteLength > maxBytes) {
+    throw new ImageError('IMAGE_TOO_LARGE', `the image is ${bytes.byteLength} bytes; the limit is ${maxBytes} bytes`);
+  }
+}
+
+function openImage(bytes: Uint8Array, maxPixels: number): Sharp {
+  return sharp(toBuffer(bytes), { limitInputPixels: maxPixels, failOn: FAIL_ON });
+}
+
+/** A BMP starts with "BM"; sharp cannot read it, so say what it is instead of "not an image". */
+function looksLikeBmp(bytes: Uint8Array): boolean {
+  return bytes[0] === 0x42 && bytes[1] === 0x4d;
+}
+
+/** Maps an error thrown by sharp while reading untrusted input to an ImageError. */
+export function imageErrorFromSharp(error: unknown, bytes: Uint8Array, limits: SizeLimits): ImageError {
+  if (error instanceof ImageError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/unsupported image format/i.test(message)) {
+    const what = looksLikeBmp(bytes) ? 'BMP images are not supported' : 'the data is not an image in a supported format';
+    return new ImageError('IMAGE_UNSUPPORTED_FORMAT', `${what} (accepted: ${IMAGE_FORMATS.join(', ')})`, { cause: error });
+  }
+  if (/exceeds pixel limit/i.test(message)) {
+    return new ImageError('IMAGE_TOO_MANY_PIXELS', `the image has more than ${limits.maxPixels} pixels`, { cause: error });
+  }
+  if (/^timeout/i.test(message)) return new ImageError('IMAGE_TIMEOUT', 'decoding the image took too long', { cause: error });
+  if (/buffer is empty/i.test(message)) return new ImageError('IMAGE_EMPTY_INPUT', 'the image is empty (0 bytes)', { cause: error });
+  return new ImageError('IMAGE_CORRUPT', 'the image data is corrupt or truncated', { cause: error });
+}
+
+function acceptedFormat(metadata: Metadata): ImageFormat | null {
+  if (metadata.format === 'heif') return metadata.compression === 'av1' ? 'avif' : null;
+  return (IMAGE_FORMATS as readonly string[]).includes(metadata.format) ? (metadata.format as ImageFormat) : null;
+}
+
+/** Reads and checks the header only: format, size and the pixel limit. */
+export async function readImageHeader(bytes: Uint8Array, limits: SizeLimits): Promise<ImageHeader> {
+  checkByteLength(bytes, limits.maxBytes);
+  let metadata: Metadata;
+  try {
+    metadata = await openImage(bytes, limits.maxPixels).metadata();
+  } catch (error) {
+    throw imageErrorFromSharp(error, bytes, limits);
+  }
+  const format = acceptedFormat(metadata);
+  if (!format) {
+    const name = metadata.format === 'heif' ? `HEIF (${metadata.compression ?? 'unknown'} compression)` : metadata.format.toUpperCase();
+    throw new ImageError('IMAGE_UNSUPPORTED_FORMAT', `${name} images are not supported (accepted: ${IMAGE_FORMATS.join(', ')})`);
+  }
+  const { width, height } = metadata.autoOrient;
+  if (!(width > 0 && height > 0)) throw new ImageError('IMAGE_CORRUPT', `the image header states a size of ${width}x${height}`);
+  if (width * height > limits.maxPixels) {
+    throw new ImageError('IMAGE_TOO_MANY_PIXELS', `the image is ${width}x${height}, more than ${limits.maxPixels} pixels`);
+  }
+  return { format, width, height };
+}
+
+/**
+ * The format of an image, judged by sharp from its content (file names and
+ * declared media types are never trusted). Throws ImageError for anything
+ * not in IMAGE_FORMATS, for empty or oversized input, and for headers sharp
+ * cannot parse.
+ */
+export async function detectImageFormat(bytes: Uint8Array, limits?: Partial<SizeLimits>): Promise<ImageFormat> {
+  const header = await readImageHeader(bytes, {
+    maxBytes: limits?.maxBytes ?? DEFAULT_PREPROCESS_OPTIONS.maxBytes,
+    maxPixels: limits?.maxPixels ?? DEFAULT_PREPROCESS_OPTIONS.maxPixels,
+  });
+  return header.format;
+}
+
+/**
+ * Decodes the first frame/page, applies the EXIF orientation, shrinks it so
+ * the longer side is at most `workingSize`, and returns its luminance with
+ * any transparency flattened onto the background that contrasts with the
+ * visible content: dark strokes on a transparent canvas land on white, light
+ * strokes on black, so the strokes never vanish.
+ */
+export async function decodeWorkingImage(
+  bytes: Uint8Array,
+  options: Pick<PreprocessOptions, 'maxBytes' | 'maxPixels' | 'timeoutSeconds' | 'workingSize'>,
+): Promise<GreyImage> {
+  let raw: { data: Buffer; info: OutputInfo };
+  try {
+    raw = await openImage(bytes, options.maxPixels)
+      .autoOrient()
+      .resize({ width: options.workingSize, height: options.workingSize, fit: 'inside', withoutEnlargement: true })
+      .toColourspace('srgb')
+      .ensureAlpha()
+      .raw({ depth: 'uchar' })
+      .timeout({ seconds: options.timeoutSeconds })
+      .toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    throw imageErrorFromSharp(error, bytes, options);
+  }
+  const { width, height, channels } = raw.info;
+  if (channels !== RGBA) throw new Error(`expected ${RGBA} channels from sharp, got ${channels}`);
+  return { data: flattenToLuma(raw.data, width * height), width, height };
+}
+
+function flattenToLuma(rgba: Uint8Array, pixels: number): Uint8Array {
+  const luma = new Float32Array(pixels);
+  let alphaSum = 0;
+  let weightedLuma = 0;
+  let translucent = false;
+  for (let i = 0; i < pixels; i++) {
+    const o = i * RGBA;
+    const y = LUMA_R * rgba[o]! + LUMA_G * rgba[o + 1]! + LUMA_B * rgba[o + 2]!;
+    const a = rgba[o + 3]!;
+    luma[i] = y;
+    alphaSum += a;
+    weightedLuma += a * y;
+    if (a !== OPAQUE) translucent = true;
+  }
+  const grey = new Uint8Array(pixels);
+  if (!translucent) {
+    for (let i = 0; i < pixels; i++) grey[i] = Math.round(luma[i]!);
+    return grey;
+  }
+  const contentLuma = alphaSum > 0 ? weightedLuma / alphaSum : 0;
+  const background = contentLuma < MID_GREY ? WHITE : 0;
+  for (let i = 0; i < pixels; i++) {
+    const a = rgba[i * RGBA + 3]! / OPAQUE;
+    grey[i] = Math.round(a * luma[i]! + (1 - a) * background);
+  }
+  return grey;
+}

@@ -1,0 +1,100 @@
+import sharp from 'sharp';
+import { ImageError } from './errors.ts';
+import { decodeWorkingImage, imageErrorFromSharp, readImageHeader, type GreyImage, type ImageFormat } from './decode.ts';
+import { centreInFrame, digitBoxSize } from './frame.ts';
+import { locateInk, type Box, type Polarity } from './ink.ts';
+import { resolvePreprocessOptions, type PreprocessOptions } from './options.ts';
+
+export interface PreprocessedDigit {
+  /** 784 values in [0, 1], row-major 28x28, white ink (1) on black (0), MNIST layout. */
+  pixels: Float32Array;
+  format: ImageFormat;
+  /** Size of the original image as displayed (after EXIF orientation). */
+  width: number;
+  height: number;
+  /** What the upload looked like; the output is always white on black. */
+  polarity: Polarity;
+  /** Where the digit was found, in pixels of the original image (after EXIF orientation). */
+  inkBox: Box;
+}
+
+export type PreprocessResult = { ok: true; digit: PreprocessedDigit } | { ok: false; error: ImageError };
+
+/** Resamples the cropped ink to the 20-px digit box (Lanczos-3: sharp's default, anti-aliased when shrinking). */
+async function resizeToDigitBox(ink: Uint8Array, box: Box, input: Uint8Array, options: PreprocessOptions): Promise<GreyImage> {
+  const size = digitBoxSize(box.width, box.height);
+  try {
+    const { data, info } = await sharp(ink, { raw: { width: box.width, height: box.height, channels: 1 } })
+      .resize({ ...size, fit: 'fill' })
+      .toColourspace('b-w')
+      .raw({ depth: 'uchar' })
+      .timeout({ seconds: options.timeoutSeconds })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 1) throw new Error(`expected 1 channel from sharp, got ${info.channels}`);
+    return { data, width: info.width, height: info.height };
+  } catch (error) {
+    throw imageErrorFromSharp(error, input, options);
+  }
+}
+
+function toOriginalBox(box: Box, working: GreyImage, width: number, height: number): Box {
+  const sx = width / working.width;
+  const sy = height / working.height;
+  const left = Math.floor(box.left * sx);
+  const top = Math.floor(box.top * sy);
+  const right = Math.min(width, Math.ceil((box.left + box.width) * sx));
+  const bottom = Math.min(height, Math.ceil((box.top + box.height) * sy));
+  return { left, top, width: right - left, height: bottom - top };
+}
+
+/**
+ * Turns an uploaded photo, scan or drawing of one digit into the model's
+ * input: decode (first frame, EXIF orientation, alpha flattened), grey,
+ * polarity normalised to white ink on black, cropped to the ink, scaled to a
+ * 20-px box, centred by mass in 28x28, scaled to [0, 1].
+ *
+ * Deterministic: the same bytes and options give the same pixels.
+ * Throws ImageError (see IMAGE_ERROR_HTTP_STATUS) for anything that is not a
+ * usable digit image; other errors are bugs.
+ */
+export async function preprocessDigitImage(bytes: Uint8Array, options?: Partial<PreprocessOptions>): Promise<PreprocessedDigit> {
+  const resolved = resolvePreprocessOptions(options);
+  const header = await readImageHeader(bytes, resolved);
+  const working = await decodeWorkingImage(bytes, resolved);
+  const located = locateInk(working, resolved.minInkContrast);
+  const digit = await resizeToDigitBox(located.ink, located.box, bytes, resolved);
+  return {
+    pixels: centreInFrame(digit.data, digit.width, digit.height),
+    format: header.format,
+    width: header.width,
+    height: header.height,
+    polarity: located.polarity,
+    inkBox: toOriginalBox(located.box, working, header.width, header.height),
+  };
+}
+
+/**
+ * preprocessDigitImage for many images, at most `options.concurrency` at a
+ * time. Results keep the input order; an ImageError fails only its own item.
+ */
+export async function preprocessDigitImages(
+  inputs: readonly Uint8Array[],
+  options?: Partial<PreprocessOptions>,
+): Promise<PreprocessResult[]> {
+  const resolved = resolvePreprocessOptions(options);
+  const results = new Array<PreprocessResult>(inputs.length);
+  let next = 0;
+  async function drain(): Promise<void> {
+    while (next < inputs.length) {
+      const i = next++;
+      try {
+        results[i] = { ok: true, digit: await preprocessDigitImage(inputs[i]!, resolved) };
+      } catch (error) {
+        if (!(error instanceof ImageError)) throw error;
+        results[i] = { ok: false, error };
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(resolved.concurrency, inputs.length) }, drain));
+  return results;
+}

@@ -1,0 +1,5 @@
+export * from './redis-connection.ts';
+export * from './queues.ts';
+export * from './cancel-requests.ts';
+export * from './job-waiter.ts';
+export * from './inference-jobs.ts';

@@ -1,0 +1,201 @@
+/**
+ * Inference jobs as clients see them: submit, read, list, cancel and wait.
+ * The API's routes are thin wrappers over this class; it talks only to
+ * BullMQ and Redis, so it is tested without HTTP.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  AppError,
+  JOB_NAMES,
+  TERMINAL_STATUSES,
+  encodePixels,
+  parseFailedReason,
+  statusFromState,
+  type InferenceJobData,
+  type InferenceResult,
+  type JobStatus,
+  type JobView,
+} from '@digitq/contracts';
+import type { CancelRequests } from './cancel-requests.ts';
+import type { JobWaiter } from './job-waiter.ts';
+
+export interface SubmitInferenceInput {
+  /** Preprocessed images, 784 bytes each. */
+  images: Uint8Array[];
+  model: string | null;
+  owner: string;
+  webhook: InferenceJobData['webhook'];
+  /** 1 (least urgent) … 10 (most urgent); default 5. */
+  priority?: number;
+}
+
+export interface ListJobsOptions {
+  status?: JobStatus;
+  limit: number;
+  cursor?: string;
+}
+
+export const DEFAULT_PRIORITY = 5;
+export const MAX_PRIORITY = 10;
+/** Most index entries one list request scans when filtering by status. */
+const LIST_SCAN_LIMIT = 1000;
+
+type InferenceJob = Job<InferenceJobData, InferenceResult>;
+
+function iso(ms: number | undefined): string | null {
+  return ms ? new Date(ms).toISOString() : null;
+}
+
+/** Index members sort by creation time: zero-padded ms, then the id. */
+function indexMember(createdMs: number, id: string): string {
+  return `${String(createdMs).padStart(15, '0')}:${id}`;
+}
+
+export interface InferenceJobsDeps {
+  queue: Queue;
+  redis: Redis;
+  prefix: string;
+  cancelRequests: CancelRequests;
+  waiter: JobWaiter;
+  resultTtlS: number;
+  defaultModel: string;
+}
+
+export class InferenceJobs {
+  constructor(private readonly deps: InferenceJobsDeps) {}
+
+  private ownerIndex(owner: string): string {
+    return `${this.deps.prefix}:${this.deps.queue.name}:owner:${owner}`;
+  }
+
+  async submit(input: SubmitInferenceInput): Promise<JobView> {
+    const id = randomUUID();
+    const now = Date.now();
+    const data: InferenceJobData = {
+      images: input.images.map(encodePixels),
+      model: input.model,
+      owner: input.owner,
+      webhook: input.webhook,
+      submitted_at: new Date(now).toISOString(),
+    };
+    const priority = input.priority ?? DEFAULT_PRIORITY;
+    // BullMQ runs lower numbers first; clients think of higher as more urgent.
+    const job = (await this.deps.queue.add(JOB_NAMES.classifyDigits, data, {
+      jobId: id,
+      priority: MAX_PRIORITY + 1 - priority,
+    })) as InferenceJob;
+    const index = this.ownerIndex(input.owner);
+    await this.deps.redis
+      .multi()
+      .zadd(index, 0, indexMember(job.timestamp, id))
+      .zremrangebylex(index, '-', `(${indexMember(now - this.deps.resultTtlS * 1000, '')}`)
+      .expire(index, this.deps.resultTtlS)
+      .exec();
+    return this.view(job, 'waiting', null);
+  }
+
+  private async load(id: string, owner: string | null): Promise<InferenceJob | null> {
+    const job = (await this.deps.queue.getJob(id)) as InferenceJob | undefined;
+    if (!job || (owner !== null && job.data.owner !== owner)) return null;
+    return job;
+  }
+
+  /** The job, or null when it does not exist, expired, or belongs to another owner. */
+  async get(id: string, owner: string | null): Promise<JobView | null> {
+    const job = await this.load(id, owner);
+    if (!job) return null;
+    const [state, canceledAt] = await Promise.all([job.getState(), this.deps.cancelRequests.requestedAt(id)]);
+    return this.view(job, state, canceledAt);
+  }
+
+  private view(job: InferenceJob, state: string, canceledAt: string | null): JobView {
+    let status = statusFromState(state, job.failedReason);
+    // A queued job with a cancel request will be failed by the first worker that sees it; it is canceled already.
+    if (canceledAt && status === 'queued') status = 'canceled';
+    const result = status === 'succeeded' ? job.returnvalue : null;
+    const requested = job.data.model ?? this.deps.defaultModel;
+    const [name, version] = requested.split('@') as [string, string | undefined];
+    const error =
+      status === 'failed' || status === 'canceled'
+        ? job.failedReason
+          ? parseFailedReason(job.failedReason)
+          : { code: 'JOB_CANCELED', message: 'canceled at client request' }
+        : null;
+    return {
+      id: job.id!,
+      status,
+      created_at: new Date(job.timestamp).toISOString(),
+      started_at: iso(job.processedOn),
+      completed_at: iso(job.finishedOn) ?? (status === 'canceled' ? canceledAt : null),
+      model: result ? result.model : { name, version: version ?? null },
+      input: { count: job.data.images.length },
+      output: result ? { predictions: result.predictions } : null,
+      error,
+      attempts: job.attemptsMade,
+    };
+  }
+
+  async list(owner: string, options: ListJobsOptions): Promise<{ data: JobView[]; next_cursor: string | null }> {
+    const index = this.ownerIndex(owner);
+    const data: JobView[] = [];
+    let max = options.cursor ? `(${options.cursor}` : '+';
+    let scanned = 0;
+    let exhausted = false;
+    let lastMember: string | null = null;
+    while (data.length < options.limit && scanned < LIST_SCAN_LIMIT) {
+      const members = await this.deps.redis.zrevrangebylex(index, max, '-', 'LIMIT', 0, options.limit);
+      if (members.length === 0) {
+        exhausted = true;
+        break;
+      }
+      for (const member of members) {
+        scanned++;
+        lastMember = member;
+        max = `(${member}`;
+        const id = member.slice(member.indexOf(':') + 1);
+        const view = await this.get(id, owner);
+        if (!view) {
+          await this.deps.redis.zrem(index, member);
+          continue;
+        }
+        if (!options.status || view.status === options.status) data.push(view);
+        if (data.length === options.limit) break;
+      }
+    }
+    const more = !exhausted && lastMember !== null && (await this.deps.redis.zrevrangebylex(index, `(${lastMember}`, '-', 'LIMIT', 0, 1)).length > 0;
+    return { data, next_cursor: more ? lastMember : null };
+  }
+
+  /**
+   * Cancels a queued job at once (a worker fails it on pickup without running
+   * it) or a running one at its next safe point. A finished job cannot be canceled.
+   */
+  async cancel(id: string, owner: string | null): Promise<JobView | null> {
+    const current = await this.get(id, owner);
+    if (!current) return null;
+    if (current.status === 'canceled') return current;
+    if (TERMINAL_STATUSES.includes(current.status)) {
+      throw new AppError('JOB_FINISHED', `job ${id} already ${current.status}; only queued or processing jobs can be canceled`);
+    }
+    await this.deps.cancelRequests.request(id);
+    this.deps.waiter.wake(id);
+    return this.get(id, owner);
+  }
+
+  /** Waits up to `timeoutMs` for the job to finish (or be canceled); returns its view either way. */
+  async waitForFinish(id: string, owner: string | null, timeoutMs: number): Promise<JobView | null> {
+    const isDone = async () => {
+      const view = await this.get(id, owner);
+      return !view || TERMINAL_STATUSES.includes(view.status);
+    };
+    await this.deps.waiter.wait(id, timeoutMs, isDone);
+    return this.get(id, owner);
+  }
+
+  async queuedCount(): Promise<number> {
+    const counts = await this.deps.queue.getJobCounts('waiting', 'prioritized', 'delayed');
+    return (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
+  }
+}
