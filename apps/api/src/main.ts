@@ -1,1 +1,75 @@
-export {};
+/**
+ * Boots the API: configuration, Redis, the inference queue and its events,
+ * then HTTP. The first SIGTERM/SIGINT stops accepting connections, lets
+ * in-flight requests finish (long-polls answer at once), then closes the
+ * queue and Redis.
+ */
+import type { AddressInfo } from 'node:net';
+import { ConfigError, loadConfig, type Config } from '@digitq/config';
+import { QUEUE_NAMES } from '@digitq/contracts';
+import { CancelRequests, InferenceJobs, JobWaiter, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
+import { createLogger, handleShutdownSignals } from '@digitq/service';
+import { createApp } from './app.ts';
+
+/** Beyond the longest request (a /predict wait), time to close the queue and Redis. */
+const SHUTDOWN_MARGIN_MS = 10_000;
+const BOOT_LOG_LEVEL = 'info';
+
+function readConfig(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    createLogger('api', BOOT_LOG_LEVEL).fatal({ issues: error.issues }, error.message);
+    process.exit(1);
+  }
+}
+
+function main(): void {
+  const config = readConfig();
+  const log = createLogger('api', config.LOG_LEVEL);
+  const retention = { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT };
+  const redis = createRedisConnection(config.REDIS_URL);
+  const queue = createQueue(QUEUE_NAMES.inference, redis, config.QUEUE_PREFIX, retention);
+  const events = createQueueEvents(QUEUE_NAMES.inference, redis, config.QUEUE_PREFIX);
+  const logConnectionError = (component: string) => (error: Error) => log.error({ err: error, component }, 'redis connection error');
+  redis.on('error', logConnectionError('redis'));
+  queue.on('error', logConnectionError('queue'));
+  events.on('error', logConnectionError('queue-events'));
+  const jobs = new InferenceJobs({
+    queue,
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    cancelRequests: new CancelRequests(redis, config.QUEUE_PREFIX, QUEUE_NAMES.inference, config.JOB_RESULT_TTL_S),
+    waiter: new JobWaiter(events),
+    resultTtlS: config.JOB_RESULT_TTL_S,
+    defaultModel: config.DEFAULT_MODEL,
+  });
+  const shutdown = new AbortController();
+  const app = createApp({ config, logger: log, jobs, shutdown: shutdown.signal });
+
+  const server = app.listen(config.PORT, config.HOST, (error?: Error) => {
+    if (error) {
+      log.fatal({ err: error, host: config.HOST, port: config.PORT }, 'cannot listen');
+      process.exit(1);
+    }
+    const { port } = server.address() as AddressInfo;
+    log.info({ url: `http://${config.HOST}:${port}` }, 'api listening');
+  });
+
+  handleShutdownSignals(
+    log,
+    async () => {
+      const closed = new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+      shutdown.abort();
+      server.closeIdleConnections();
+      await closed;
+      await events.close();
+      await queue.close();
+      await redis.quit();
+    },
+    { forceAfterMs: config.PREDICT_TIMEOUT_MS + SHUTDOWN_MARGIN_MS },
+  );
+}
+
+main();

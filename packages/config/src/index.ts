@@ -41,6 +41,10 @@ export const configSchema = z.object({
   MAX_IMAGES_PER_JOB: intIn(1, 1000).default(64),
   /** Number of CPU inference workers `npm start` runs. */
   WORKERS: intIn(0, 64).default(1),
+  /** How long a worker's lock on a job lasts without renewal; a dead worker's job is retried after it lapses. */
+  WORKER_LOCK_MS: intIn(1000, 10 * 60_000).default(30_000),
+  /** How often workers look for jobs whose lock lapsed (stalled: their worker died). */
+  WORKER_STALLED_INTERVAL_MS: intIn(500, 10 * 60_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where `npm start` keeps its own Redis's data when it starts one. */
   REDIS_DATA_DIR: z.string().min(1).default('./.data/redis'),

@@ -2,3 +2,4 @@ export * from './queues.ts';
 export * from './inference.ts';
 export * from './job-view.ts';
 export * from './errors.ts';
+export * from './http.ts';

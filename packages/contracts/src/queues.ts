@@ -15,7 +15,3 @@ export const JOB_NAMES = {
   trainModel: 'train-model',
   deliverWebhook: 'deliver-webhook',
 } as const;
-
-/** Priority range BullMQ accepts: 1 is the highest; jobs without one run before any prioritised job. */
-export const PRIORITY_MIN = 1;
-export const PRIORITY_MAX = 2_097_152;

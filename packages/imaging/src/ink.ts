@@ -1,10 +1,11 @@
 /**
- * Finds the digit on a grey working image: background level and polarity
+ * Finds the digit on a grey working image: background plane and polarity
  * from the border, an Otsu threshold for the strokes, connected components
  * to drop specks, and a crop of the ink (white on black, soft edges kept).
  * Pure functions on pixel arrays; no sharp, no tfjs.
  */
 import { ImageError } from './errors.ts';
+import { fitBackground, planeX, planeY, type BackgroundPlane } from './background.ts';
 import type { GreyImage } from './decode.ts';
 
 export type Polarity = 'dark-on-light' | 'light-on-dark';
@@ -19,7 +20,7 @@ export interface Box {
 
 export interface LocatedInk {
   polarity: Polarity;
-  /** Median grey level of the border ring. */
+  /** Grey level of the background at the image centre. */
   background: number;
   /** Where the ink is, in working-image pixels. */
   box: Box;
@@ -29,29 +30,24 @@ export interface LocatedInk {
 
 const GREY_LEVELS = 256;
 const MAX_GREY = 255;
-/** Width of the border ring that samples the background, as a fraction of the shorter side (at least 1 px). */
-const BORDER_RING_FRACTION = 0.03;
-/** Scales a median absolute deviation to a standard deviation for Gaussian noise. */
-const MAD_TO_SIGMA = 1.4826;
 /** Ink must stand this many noise standard deviations above the background. */
 const NOISE_SIGMAS = 4;
 /** Faintest ink kept at the soft edges of strokes, on the 0-255 scale, whatever the noise. */
 const MIN_EDGE_INK = 8;
 /** A component smaller than this fraction of the largest one is a speck (dust, paper texture, JPEG noise). */
 const SPECK_FRACTION = 0.05;
-/** Below this many pixels (area) or this extent (longer side) the "digit" is a speck on an empty page. */
+/**
+ * Below this many pixels (area), or an extent (longer side, after the 3x3
+ * blur) under MIN_INK_EXTENT pixels or MIN_INK_EXTENT_FRACTION of the image's
+ * longer side, the "digit" is a speck on an empty page.
+ */
 const MIN_INK_AREA = 6;
-const MIN_INK_EXTENT = 4;
+const MIN_INK_EXTENT = 5;
+const MIN_INK_EXTENT_FRACTION = 0.02;
 /** Margin searched around the thresholded strokes for their faint anti-aliased edges (blur radius + 1). */
 const EDGE_MARGIN = 2;
 /** Ink strength at this percentile of the stroke pixels becomes full ink (255), so faint pencil reaches 1.0. */
 const FULL_INK_PERCENTILE = 0.9;
-
-export function median(values: Uint8Array): number {
-  const histogram = new Uint32Array(GREY_LEVELS);
-  for (const v of values) histogram[v]!++;
-  return histogramPercentile(histogram, values.length, 0.5);
-}
 
 function histogramPercentile(histogram: Uint32Array, count: number, fraction: number): number {
   const rank = Math.min(count - 1, Math.floor(fraction * count));
@@ -61,19 +57,6 @@ function histogramPercentile(histogram: Uint32Array, count: number, fraction: nu
     if (seen > rank) return level;
   }
   return histogram.length - 1;
-}
-
-/** The pixels of the outer ring of the image, `ring` pixels wide. */
-export function borderRing(image: GreyImage, ring: number): Uint8Array {
-  const { data, width, height } = image;
-  const values: number[] = [];
-  for (let y = 0; y < height; y++) {
-    const inBand = y < ring || y >= height - ring;
-    for (let x = 0; x < width; x++) {
-      if (inBand || x < ring || x >= width - ring) values.push(data[y * width + x]!);
-    }
-  }
-  return Uint8Array.from(values);
 }
 
 /** Otsu's threshold: the level that best separates a 256-bin histogram into two classes. */
@@ -106,20 +89,22 @@ export function otsuThreshold(histogram: Uint32Array): number {
   return best + 1;
 }
 
-/** 3x3 mean with clamped edges; damps paper texture and JPEG noise before thresholding. */
+/** 3x3 mean (separable, edges clamped); damps paper texture and JPEG noise before thresholding. */
 export function boxBlur3(image: GreyImage): Uint8Array {
   const { data, width, height } = image;
+  const rows = new Uint16Array(data.length);
+  for (let y = 0; y < height; y++) {
+    const o = y * width;
+    for (let x = 0; x < width; x++) {
+      rows[o + x] = data[o + Math.max(0, x - 1)]! + data[o + x]! + data[o + Math.min(width - 1, x + 1)]!;
+    }
+  }
   const out = new Uint8Array(data.length);
   for (let y = 0; y < height; y++) {
-    const y0 = Math.max(0, y - 1);
-    const y1 = Math.min(height - 1, y + 1);
-    for (let x = 0; x < width; x++) {
-      const x0 = Math.max(0, x - 1);
-      const x1 = Math.min(width - 1, x + 1);
-      let sum = 0;
-      for (let yy = y0; yy <= y1; yy++) for (let xx = x0; xx <= x1; xx++) sum += data[yy * width + xx]!;
-      out[y * width + x] = Math.round(sum / ((y1 - y0 + 1) * (x1 - x0 + 1)));
-    }
+    const above = Math.max(0, y - 1) * width;
+    const below = Math.min(height - 1, y + 1) * width;
+    const o = y * width;
+    for (let x = 0; x < width; x++) out[o + x] = Math.round((rows[above + x]! + rows[o + x]! + rows[below + x]!) / 9);
   }
   return out;
 }
@@ -163,6 +148,27 @@ export function labelComponents(mask: Uint8Array, width: number, height: number)
   return { labels, areas };
 }
 
+/** Signed distance of each pixel from the background plane (positive = lighter), in grey levels. */
+function deviations(grey: Uint8Array, width: number, height: number, background: BackgroundPlane): Float32Array {
+  const out = new Float32Array(grey.length);
+  for (let y = 0; y < height; y++) {
+    const rowLevel = background.level + background.slopeY * planeY(y, height);
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      out[i] = grey[i]! - (rowLevel + background.slopeX * planeX(x, width));
+    }
+  }
+  return out;
+}
+
+/** Ink strength, 0-255: the deviation towards the ink side. */
+function inkStrength(deviation: Float32Array, polarity: Polarity): Uint8Array {
+  const out = new Uint8Array(deviation.length);
+  const sign = polarity === 'dark-on-light' ? -1 : 1;
+  for (let i = 0; i < deviation.length; i++) out[i] = Math.min(MAX_GREY, Math.max(0, Math.round(sign * deviation[i]!)));
+  return out;
+}
+
 function blank(reason: string): ImageError {
   return new ImageError('IMAGE_BLANK', `no digit found: ${reason}`);
 }
@@ -173,37 +179,29 @@ function blank(reason: string): ImageError {
  */
 export function locateInk(image: GreyImage, minInkContrast: number): LocatedInk {
   const { data, width, height } = image;
-  const ring = borderRing(image, Math.max(1, Math.round(Math.min(width, height) * BORDER_RING_FRACTION)));
-  const background = median(ring);
-  const deviations = new Uint8Array(ring.length);
-  ring.forEach((v, i) => (deviations[i] = Math.abs(v - background)));
-  const noise = MAD_TO_SIGMA * median(deviations);
+  const background = fitBackground(image);
+  const noise = background.noise;
 
   // Polarity: on which side of the background lies more of the far-off mass?
-  const smooth = boxBlur3(image);
+  const smoothDeviation = deviations(boxBlur3(image), width, height, background);
   let darkMass = 0;
   let lightMass = 0;
-  for (const v of smooth) {
-    const d = v - background;
+  for (let i = 0; i < smoothDeviation.length; i++) {
+    const d = smoothDeviation[i]!;
     if (d > minInkContrast) lightMass += d - minInkContrast;
     else if (-d > minInkContrast) darkMass += -d - minInkContrast;
   }
   if (darkMass === 0 && lightMass === 0) {
-    throw blank(`nothing differs from the background (grey ${background}) by ${minInkContrast} levels or more`);
+    throw blank(`nothing differs from the background (grey ${Math.round(background.level)}) by ${minInkContrast} levels or more`);
   }
   const polarity: Polarity = darkMass >= lightMass ? 'dark-on-light' : 'light-on-dark';
-  const sign = polarity === 'dark-on-light' ? -1 : 1;
-  const strengthOf = (v: number) => Math.max(0, sign * (v - background));
-
-  const smoothStrength = new Uint8Array(smooth.length);
+  // Ink strength: distance from the background towards the ink side, 0-255.
+  const strength = inkStrength(deviations(data, width, height, background), polarity);
+  const smoothStrength = inkStrength(smoothDeviation, polarity);
   const histogram = new Uint32Array(GREY_LEVELS);
-  for (let i = 0; i < smooth.length; i++) {
-    const s = strengthOf(smooth[i]!);
-    smoothStrength[i] = s;
-    histogram[s]!++;
-  }
+  for (let i = 0; i < smoothStrength.length; i++) histogram[smoothStrength[i]!]!++;
   const threshold = Math.max(minInkContrast, otsuThreshold(histogram), Math.ceil(NOISE_SIGMAS * noise));
-  const mask = new Uint8Array(smooth.length);
+  const mask = new Uint8Array(smoothStrength.length);
   for (let i = 0; i < mask.length; i++) mask[i] = smoothStrength[i]! >= threshold ? 1 : 0;
   const { labels, areas } = labelComponents(mask, width, height);
   const largest = areas.reduce((a, b) => Math.max(a, b), 0);
@@ -226,18 +224,19 @@ export function locateInk(image: GreyImage, minInkContrast: number): LocatedInk 
       right = Math.max(right, x);
       top = Math.min(top, y);
       bottom = Math.max(bottom, y);
-      strokeHistogram[strengthOf(data[i]!)]!++;
+      strokeHistogram[strength[i]!]!++;
       strokePixels++;
     }
   }
-  if (Math.max(right - left, bottom - top) + 1 < MIN_INK_EXTENT) {
+  const minExtent = Math.max(MIN_INK_EXTENT, Math.round(MIN_INK_EXTENT_FRACTION * Math.max(width, height)));
+  if (Math.max(right - left, bottom - top) + 1 < minExtent) {
     throw blank(`the marks span ${right - left + 1}x${bottom - top + 1} pixel(s), too small to be a digit`);
   }
 
   // Widen the box to take in the faint anti-aliased edges of the strokes, but not dropped specks.
   const edgeInk = Math.min(threshold, Math.max(MIN_EDGE_INK, Math.ceil(NOISE_SIGMAS * noise)));
   const fullInk = Math.max(edgeInk + 1, histogramPercentile(strokeHistogram, strokePixels, FULL_INK_PERCENTILE));
-  const isInk = (i: number) => (labels[i] ? keep[labels[i]!]! : strengthOf(data[i]!) >= edgeInk);
+  const isInk = (i: number) => (labels[i] ? keep[labels[i]!]! : strength[i]! >= edgeInk);
   const x0 = Math.max(0, left - EDGE_MARGIN);
   const x1 = Math.min(width - 1, right + EDGE_MARGIN);
   const y0 = Math.max(0, top - EDGE_MARGIN);
@@ -258,8 +257,8 @@ export function locateInk(image: GreyImage, minInkContrast: number): LocatedInk 
     for (let x = 0; x < box.width; x++) {
       const i = (top + y) * width + left + x;
       if (!isInk(i)) continue;
-      ink[y * box.width + x] = Math.min(MAX_GREY, Math.round((MAX_GREY * strengthOf(data[i]!)) / fullInk));
+      ink[y * box.width + x] = Math.min(MAX_GREY, Math.round((MAX_GREY * strength[i]!) / fullInk));
     }
   }
-  return { polarity, background, box, ink };
+  return { polarity, background: Math.round(background.level), box, ink };
 }

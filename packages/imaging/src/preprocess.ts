@@ -25,7 +25,7 @@ async function resizeToDigitBox(ink: Uint8Array, box: Box, input: Uint8Array, op
   const size = digitBoxSize(box.width, box.height);
   try {
     const { data, info } = await sharp(ink, { raw: { width: box.width, height: box.height, channels: 1 } })
-      .resize({ ...size, fit: 'fill' })
+      .resize({ ...size, fit: 'fill', kernel: 'lanczos3' })
       .toColourspace('b-w')
       .raw({ depth: 'uchar' })
       .timeout({ seconds: options.timeoutSeconds })

@@ -6,6 +6,7 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import type { ImageFormat } from './decode.ts';
+import { FRAME_SIDE, centreOfMass } from './frame.ts';
 import type { Polarity } from './ink.ts';
 
 /**
@@ -52,6 +53,8 @@ export interface RenderDigitOptions {
   exifOrientation?: number;
   /** Uneven grey paper with seeded noise and blue-black ink, like a phone photo. Default false. */
   photo?: boolean;
+  /** Draw the background only (a blank page for IMAGE_BLANK tests). Default false. */
+  blank?: boolean;
   /** Seed of the photo noise. Default 1. */
   seed?: number;
   /** JPEG/WebP/AVIF quality. Default 85. */
@@ -64,12 +67,14 @@ const PAPER = '#ffffff';
 const BOARD = '#000000';
 const PHOTO_INK = '#22233a';
 const PHOTO_PAPER_BRIGHT = 228;
-const PHOTO_PAPER_SHADOW = 165;
+const PHOTO_PAPER_SHADOW = 110;
 const PHOTO_NOISE_AMPLITUDE = 14;
 const RGB = 3;
 
-function digitSvg(options: Required<Pick<RenderDigitOptions, 'digit' | 'width' | 'height' | 'digitHeight' | 'strokeFraction' | 'offsetX' | 'offsetY'>>, ink: string, background: string | null): Buffer {
-  const path = DIGIT_STROKES[options.digit];
+type Geometry = Required<Pick<RenderDigitOptions, 'digit' | 'width' | 'height' | 'digitHeight' | 'strokeFraction' | 'offsetX' | 'offsetY' | 'blank'>>;
+
+function digitSvg(options: Geometry, ink: string, background: string | null): Buffer {
+  const path = options.blank ? '' : DIGIT_STROKES[options.digit];
   if (path === undefined) throw new RangeError(`digit must be 0-9, got ${options.digit}`);
   const scale = options.digitHeight / GLYPH_HEIGHT;
   const x = options.width / 2 + options.offsetX - (GLYPH_WIDTH * scale) / 2;
@@ -165,6 +170,7 @@ export async function renderDigitImage(options: RenderDigitOptions): Promise<Buf
     strokeFraction: options.strokeFraction ?? 0.1,
     offsetX: options.offsetX ?? 0,
     offsetY: options.offsetY ?? 0,
+    blank: options.blank ?? false,
   };
   let image: Sharp;
   if (options.photo) {
@@ -182,4 +188,36 @@ export async function renderDigitImage(options: RenderDigitOptions): Promise<Buf
     upright = undoOrientation(upright, options.exifOrientation).withMetadata({ orientation: options.exifOrientation });
   }
   return encode(upright, format, options.quality ?? 85).toBuffer();
+}
+
+export interface DigitLayout {
+  /** Centre of mass in 0-based pixel indices of the 28x28 frame. */
+  centre: { x: number; y: number };
+  /** Bounding box of the non-zero pixels. */
+  box: { left: number; top: number; width: number; height: number };
+  max: number;
+  min: number;
+}
+
+/** Where the ink of a preprocessed 28x28 digit is, for assertions. */
+export function measureDigit(pixels: Float32Array): DigitLayout {
+  let left = FRAME_SIDE;
+  let right = -1;
+  let top = FRAME_SIDE;
+  let bottom = -1;
+  for (let y = 0; y < FRAME_SIDE; y++) {
+    for (let x = 0; x < FRAME_SIDE; x++) {
+      if (pixels[y * FRAME_SIDE + x]! <= 0) continue;
+      left = Math.min(left, x);
+      right = Math.max(right, x);
+      top = Math.min(top, y);
+      bottom = Math.max(bottom, y);
+    }
+  }
+  return {
+    centre: centreOfMass(pixels, FRAME_SIDE, FRAME_SIDE) ?? { x: NaN, y: NaN },
+    box: { left, top, width: right - left + 1, height: bottom - top + 1 },
+    max: pixels.reduce((a, b) => Math.max(a, b), -Infinity),
+    min: pixels.reduce((a, b) => Math.min(a, b), Infinity),
+  };
 }

@@ -9,6 +9,8 @@ import type { Redis } from 'ioredis';
 import {
   AppError,
   JOB_NAMES,
+  JOB_PRIORITY_DEFAULT,
+  JOB_PRIORITY_MAX,
   TERMINAL_STATUSES,
   encodePixels,
   parseFailedReason,
@@ -37,8 +39,6 @@ export interface ListJobsOptions {
   cursor?: string;
 }
 
-export const DEFAULT_PRIORITY = 5;
-export const MAX_PRIORITY = 10;
 /** Most index entries one list request scans when filtering by status. */
 const LIST_SCAN_LIMIT = 1000;
 
@@ -80,11 +80,11 @@ export class InferenceJobs {
       webhook: input.webhook,
       submitted_at: new Date(now).toISOString(),
     };
-    const priority = input.priority ?? DEFAULT_PRIORITY;
+    const priority = input.priority ?? JOB_PRIORITY_DEFAULT;
     // BullMQ runs lower numbers first; clients think of higher as more urgent.
     const job = (await this.deps.queue.add(JOB_NAMES.classifyDigits, data, {
       jobId: id,
-      priority: MAX_PRIORITY + 1 - priority,
+      priority: JOB_PRIORITY_MAX + 1 - priority,
     })) as InferenceJob;
     const index = this.ownerIndex(input.owner);
     await this.deps.redis

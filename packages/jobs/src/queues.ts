@@ -31,9 +31,9 @@ export function createQueue(name: QueueName, connection: Redis, prefix: string, 
   return new Queue(name, { connection, prefix, defaultJobOptions: defaultJobOptions(retention) });
 }
 
-/** QueueEvents needs a connection of its own: it blocks on XREAD. */
+/** QueueEvents blocks on XREAD, so BullMQ gives it its own duplicate of `connection` (and closes it). */
 export function createQueueEvents(name: QueueName, connection: Redis, prefix: string): QueueEvents {
-  return new QueueEvents(name, { connection: connection.duplicate(), prefix });
+  return new QueueEvents(name, { connection, prefix });
 }
 
 export { QUEUE_NAMES };

@@ -1,0 +1,120 @@
+/**
+ * The one place errors become HTTP answers: `{"error": {"code", "message"}}`
+ * with the status of the code (ERROR_STATUS for AppError, imaging's table
+ * for ImageError). Anything unexpected is answered as a bare 500 INTERNAL,
+ * without its message; the request log line carries the error.
+ */
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import { AppError, ERROR_STATUS, JOB_CANCELED, isErrorCode, type ErrorCode, type ErrorResponse } from '@digitq/contracts';
+import { IMAGE_ERROR_HTTP_STATUS, ImageError, imageErrorHttpStatus, type ImageErrorCode } from '@digitq/imaging';
+
+/**
+ * A job ran and failed while a request waited for it (POST /predict). The
+ * answer carries the job's own error code and message, and its id.
+ */
+export class JobFailedError extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'JobFailedError';
+  }
+}
+
+const JOB_CANCELED_STATUS = 409;
+const JOB_FAILED_STATUS = 500;
+const SERVER_ERROR = 500;
+
+function isImageErrorCode(code: string): code is ImageErrorCode {
+  return Object.hasOwn(IMAGE_ERROR_HTTP_STATUS, code);
+}
+
+/**
+ * Status for a failed job's error code. The worker's codes say whose fault it
+ * was: an image error keeps imaging's status (413/415/422: the input was
+ * bad), a code from ERROR_STATUS keeps that status (e.g. MODEL_NOT_FOUND 404),
+ * a canceled job is 409; any other code (a crash, JOB_FAILED after retries)
+ * is a server failure, 500.
+ */
+export function jobFailureStatus(code: string): number {
+  if (isImageErrorCode(code)) return imageErrorHttpStatus(code);
+  if (code === JOB_CANCELED) return JOB_CANCELED_STATUS;
+  if (isErrorCode(code)) return ERROR_STATUS[code];
+  return JOB_FAILED_STATUS;
+}
+
+/** Errors from Express's own body parsers (http-errors with `expose`), by status. */
+const HTTP_ERROR_CODES: Partial<Record<number, ErrorCode>> = {
+  400: 'VALIDATION_FAILED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+interface ExposedHttpError extends Error {
+  status: number;
+  expose: true;
+  type?: string;
+}
+
+function isExposedHttpError(error: unknown): error is ExposedHttpError {
+  const candidate = error as Partial<ExposedHttpError> | null;
+  return error instanceof Error && candidate?.expose === true && typeof candidate.status === 'number';
+}
+
+function messageOfHttpError(error: ExposedHttpError): string {
+  if (error.type === 'entity.parse.failed') return `the request body is not valid JSON: ${error.message}`;
+  if (error.type === 'entity.too.large') return `the request body is larger than the limit of ${(error as { limit?: number }).limit} bytes`;
+  return error.message;
+}
+
+interface Answer {
+  status: number;
+  body: ErrorResponse;
+  headers?: Record<string, string>;
+}
+
+function answerFor(error: unknown): Answer | null {
+  if (error instanceof AppError) {
+    return { status: error.status, headers: error.details.headers, body: { error: { code: error.code, message: error.message }, ...error.details.body } };
+  }
+  if (error instanceof ImageError) {
+    return { status: imageErrorHttpStatus(error.code), body: { error: { code: error.code, message: error.message } } };
+  }
+  if (error instanceof JobFailedError) {
+    return { status: jobFailureStatus(error.code), body: { error: { code: error.code, message: error.message }, job_id: error.jobId } };
+  }
+  if (isExposedHttpError(error) && error.status >= 400 && error.status < 500) {
+    const code = HTTP_ERROR_CODES[error.status] ?? 'VALIDATION_FAILED';
+    return { status: error.status, body: { error: { code, message: messageOfHttpError(error) } } };
+  }
+  return null;
+}
+
+function send(res: Response, answer: Answer): void {
+  for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
+  res.status(answer.status).json(answer.body);
+}
+
+export function errorHandler(): ErrorRequestHandler {
+  return (error: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const answer = answerFor(error) ?? {
+      status: ERROR_STATUS.INTERNAL,
+      body: { error: { code: 'INTERNAL', message: `internal error (request ${String(req.id)})` } },
+    };
+    // The request's log line (pino-http) carries the error behind a 5xx; a 4xx is the client's and logs as a warning.
+    if (answer.status >= SERVER_ERROR) res.err = error instanceof Error ? error : new Error(String(error));
+    send(res, answer);
+  };
+}
+
+export function routeNotFound(): RequestHandler {
+  return (req, _res, next) => {
+    next(new AppError('ROUTE_NOT_FOUND', `no route for ${req.method} ${req.path}`));
+  };
+}

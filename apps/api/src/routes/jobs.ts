@@ -1,0 +1,111 @@
+/**
+ * /v1/jobs: submit, read, list and cancel inference jobs. Handlers parse the
+ * request and call InferenceJobs; errors go to the error handler.
+ */
+import express, { Router } from 'express';
+import { AppError, TERMINAL_STATUSES, listJobsQuerySchema, type JobList, type JobView } from '@digitq/contracts';
+import type { InferenceJobs } from '@digitq/jobs';
+import { untilAborted } from '../http/abort.ts';
+import { markWaitApplied, preferredWaitS } from '../http/prefer.ts';
+import { parseOrThrow } from '../http/validate.ts';
+import { preprocessAll, type PreprocessImages } from '../images.ts';
+import { NO_IMAGE_MESSAGE, readJsonJobRequest, readMultipartJobRequest } from '../job-request.ts';
+import { imageBody } from '../middleware/body.ts';
+import { ownerOf } from '../middleware/owner.ts';
+import { uploadImages, uploadedFiles } from '../middleware/upload.ts';
+import { jobPath } from './paths.ts';
+
+export interface JobsRouteDeps {
+  jobs: InferenceJobs;
+  preprocess: PreprocessImages;
+  maxImageBytes: number;
+  maxImagesPerJob: number;
+  /** Aborted at shutdown: requests waiting on `Prefer: wait` answer at once with the job as it is. */
+  shutdown?: AbortSignal;
+}
+
+const FILE_FIELDS = ['image'] as const;
+const MS_PER_S = 1000;
+/** JSON around the images: keys, quotes, a data: URL prefix per image, the other fields. */
+const JSON_BODY_OVERHEAD_BYTES = 16 * 1024;
+const JSON_IMAGE_OVERHEAD_BYTES = 128;
+
+/** Largest JSON body: every image at the byte limit, base64-encoded. */
+export function jsonBodyLimit(maxImageBytes: number, maxImagesPerJob: number): number {
+  const base64Bytes = Math.ceil(maxImageBytes / 3) * 4;
+  return maxImagesPerJob * (base64Bytes + JSON_IMAGE_OVERHEAD_BYTES) + JSON_BODY_OVERHEAD_BYTES;
+}
+
+function isTerminal(view: JobView): boolean {
+  return TERMINAL_STATUSES.includes(view.status);
+}
+
+function jobNotFound(id: string): AppError {
+  return new AppError('JOB_NOT_FOUND', `no job ${id}`);
+}
+
+export function jobsRouter(deps: JobsRouteDeps): Router {
+  const router = Router();
+  const body = imageBody(
+    {
+      multipart: uploadImages({
+        fileFields: FILE_FIELDS,
+        maxFiles: deps.maxImagesPerJob,
+        maxFileBytes: deps.maxImageBytes,
+        tooManyFilesMessage: `too many images; at most ${deps.maxImagesPerJob} per job`,
+      }),
+      json: express.json({ limit: jsonBodyLimit(deps.maxImageBytes, deps.maxImagesPerJob) }),
+    },
+    NO_IMAGE_MESSAGE,
+  );
+
+  /** The job once it finished, or as it is when `waitS` ran out or the server began shutting down. */
+  async function waitForJob(id: string, owner: string, waitS: number): Promise<JobView | null> {
+    const finished = deps.jobs.waitForFinish(id, owner, waitS * MS_PER_S);
+    if (!deps.shutdown) return finished;
+    const shutdown = untilAborted(deps.shutdown);
+    try {
+      await Promise.race([finished, shutdown.promise]);
+    } finally {
+      shutdown.dispose();
+    }
+    return deps.jobs.get(id, owner);
+  }
+
+  router.post('/v1/jobs', body, async (req, res) => {
+    const request = req.is('multipart/form-data')
+      ? readMultipartJobRequest(uploadedFiles(req, FILE_FIELDS), req.body, deps.maxImagesPerJob)
+      : readJsonJobRequest(req.body, deps.maxImagesPerJob);
+    const images = await preprocessAll(request.images, deps.preprocess);
+    const owner = ownerOf(res);
+    const submitted = await deps.jobs.submit({ images, model: request.model, owner, webhook: request.webhook, priority: request.priority });
+    const waitS = preferredWaitS(req);
+    const view = waitS ? ((await waitForJob(submitted.id, owner, waitS)) ?? submitted) : submitted;
+    res.location(jobPath(submitted.id));
+    markWaitApplied(res, waitS);
+    res.status(isTerminal(view) ? 200 : 202).json(view);
+  });
+
+  router.get('/v1/jobs', async (req, res) => {
+    const query = parseOrThrow(listJobsQuerySchema, req.query, 'query');
+    const page = await deps.jobs.list(ownerOf(res), query);
+    res.json(page satisfies JobList);
+  });
+
+  router.get('/v1/jobs/:id', async (req, res) => {
+    const owner = ownerOf(res);
+    const waitS = preferredWaitS(req);
+    const view = waitS ? await waitForJob(req.params.id, owner, waitS) : await deps.jobs.get(req.params.id, owner);
+    if (!view) throw jobNotFound(req.params.id);
+    markWaitApplied(res, waitS);
+    res.json(view);
+  });
+
+  router.post('/v1/jobs/:id/cancel', async (req, res) => {
+    const view = await deps.jobs.cancel(req.params.id, ownerOf(res));
+    if (!view) throw jobNotFound(req.params.id);
+    res.json(view);
+  });
+
+  return router;
+}

@@ -1,0 +1,3 @@
+export function jobPath(id: string): string {
+  return `/v1/jobs/${encodeURIComponent(id)}`;
+}

@@ -1,0 +1,136 @@
+/**
+ * Integration-test harness: the real stack (Redis from the vitest global
+ * setup, BullMQ queue and events, InferenceJobs) under a unique key prefix,
+ * served by createApp, plus a stand-in worker that returns well-formed
+ * results so the API's contract can be tested without TensorFlow.
+ * close() removes every key of the prefix and closes every connection.
+ */
+import { randomUUID } from 'node:crypto';
+import { Worker, type Job, type Processor } from 'bullmq';
+import type { Express } from 'express';
+import type { Redis } from 'ioredis';
+import sharp from 'sharp';
+import { expect } from 'vitest';
+import { QUEUE_NAMES, type InferenceJobData, type InferenceResult } from '@digitq/contracts';
+import { CancelRequests, InferenceJobs, JobWaiter, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
+import { renderDigitImage } from '@digitq/imaging/test-images';
+import { createLogger } from '@digitq/service';
+import { testRedisUrl } from '@digitq/test-utils';
+import { createApp, type AppConfig } from './app.ts';
+
+export const TEST_CONFIG: AppConfig = {
+  MAX_IMAGE_BYTES: 64 * 1024,
+  MAX_IMAGES_PER_JOB: 3,
+  PREDICT_TIMEOUT_MS: 10_000,
+};
+
+const RESULT_TTL_S = 600;
+const SCAN_COUNT = 500;
+
+export interface TestStack {
+  app: Express;
+  jobs: InferenceJobs;
+  queue: ReturnType<typeof createQueue>;
+  redis: Redis;
+  prefix: string;
+  /** Runs a BullMQ worker on the stack's queue until close(). */
+  startWorker(processor: Processor<InferenceJobData, InferenceResult>): Promise<Worker>;
+  expectNothingEnqueued(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What a real worker returns: one confident prediction of `digit` per image. */
+export function fakeResult(job: Job<InferenceJobData>, digit = 5): InferenceResult {
+  const probabilities = Array.from({ length: 10 }, (_, d) => (d === digit ? 0.991 : 0.001));
+  return {
+    predictions: job.data.images.map(() => ({ prediction: digit, confidence: 0.991, probabilities })),
+    model: { name: 'digitnet', version: 'v1' },
+    batch_images: job.data.images.length,
+    worker: 'test-worker',
+  };
+}
+
+const CONNECTION_CHECK_TIMEOUT_MS = 2000;
+const CONNECTION_CHECK_INTERVAL_MS = 20;
+
+async function expectNoConnectionsNamed(prefix: string): Promise<void> {
+  const probe = createRedisConnection(testRedisUrl());
+  try {
+    const deadline = Date.now() + CONNECTION_CHECK_TIMEOUT_MS;
+    for (;;) {
+      const list = (await probe.client('LIST')) as string;
+      const open = list.split('\n').filter((line) => line.includes(` name=${prefix}`));
+      if (open.length === 0) return;
+      if (Date.now() > deadline) expect(open, 'Redis connections left open by the test stack').toEqual([]);
+      await new Promise((resolve) => setTimeout(resolve, CONNECTION_CHECK_INTERVAL_MS));
+    }
+  } finally {
+    await probe.quit();
+  }
+}
+
+export async function createTestStack(config: Partial<AppConfig> = {}): Promise<TestStack> {
+  const prefix = `test-api-${randomUUID()}`;
+  // Every connection of the stack (duplicates inherit the name) is named after the prefix, so close() can prove none is left open.
+  const redis = createRedisConnection(testRedisUrl(), { connectionName: prefix });
+  const queue = createQueue(QUEUE_NAMES.inference, redis, prefix, { resultTtlS: RESULT_TTL_S, maxCount: 1000 });
+  const events = createQueueEvents(QUEUE_NAMES.inference, redis, prefix);
+  await events.waitUntilReady();
+  const jobs = new InferenceJobs({
+    queue,
+    redis,
+    prefix,
+    cancelRequests: new CancelRequests(redis, prefix, QUEUE_NAMES.inference, RESULT_TTL_S),
+    waiter: new JobWaiter(events),
+    resultTtlS: RESULT_TTL_S,
+    defaultModel: 'digitnet',
+  });
+  const app = createApp({ config: { ...TEST_CONFIG, ...config }, logger: createLogger('api-test', 'silent'), jobs });
+  const workers: Worker[] = [];
+
+  return {
+    app,
+    jobs,
+    queue,
+    redis,
+    prefix,
+    async startWorker(processor) {
+      const worker = new Worker<InferenceJobData, InferenceResult>(QUEUE_NAMES.inference, processor, { connection: redis, prefix });
+      workers.push(worker);
+      await worker.waitUntilReady();
+      return worker;
+    },
+    async expectNothingEnqueued() {
+      const counts = await queue.getJobCounts();
+      expect(Object.values(counts).reduce((sum, n) => sum + n, 0)).toBe(0);
+      expect(await redis.exists(`${prefix}:${QUEUE_NAMES.inference}:owner:anonymous`)).toBe(0);
+    },
+    async close() {
+      await Promise.all(workers.map((worker) => worker.close()));
+      await events.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', SCAN_COUNT);
+        if (keys.length > 0) await redis.del(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+      await redis.quit();
+      await expectNoConnectionsNamed(prefix);
+    },
+  };
+}
+
+/** Image fixtures drawn in the test (no files on disk). */
+export const fixtures = {
+  digit: (digit: number, format: 'png' | 'jpeg' | 'gif' = 'png') => renderDigitImage({ digit, format }),
+  /** White paper, no ink: decodes fine, but there is no digit on it. */
+  blank: () => sharp({ create: { width: 120, height: 120, channels: 3, background: '#ffffff' } }).png().toBuffer(),
+  /** The first half of a PNG: a valid signature and header, then nothing. */
+  truncated: async () => {
+    const png = await renderDigitImage({ digit: 3 });
+    return png.subarray(0, Math.floor(png.length / 2));
+  },
+  text: () => Buffer.from('this is a note, not a picture of a digit\n'),
+};

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { MicroBatcher } from './micro-batcher.ts';
+
+function recordingBatcher(maxSize: number, maxDelayMs: number) {
+  const batches: number[][] = [];
+  const batcher = new MicroBatcher<number, number>({
+    maxSize,
+    maxDelayMs,
+    run: async (items) => {
+      batches.push(items);
+      return items.map((x) => x * 10);
+    },
+  });
+  return { batcher, batches };
+}
+
+describe('MicroBatcher', () => {
+  it('gathers requests that arrive within the delay into one batch', async () => {
+    const { batcher, batches } = recordingBatcher(8, 20);
+    const results = await Promise.all([batcher.submit([1]), batcher.submit([2, 3]), batcher.submit([4])]);
+    expect(batches).toEqual([[1, 2, 3, 4]]);
+    expect(results.map((r) => r.results)).toEqual([[10], [20, 30], [40]]);
+    expect(results.every((r) => r.batchSize === 4)).toBe(true);
+  });
+
+  it('flushes as soon as the batch is full, without waiting for the delay', async () => {
+    const { batcher, batches } = recordingBatcher(2, 60_000);
+    const started = Date.now();
+    await Promise.all([batcher.submit([1]), batcher.submit([2])]);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(batches).toEqual([[1, 2]]);
+  });
+
+  it('never splits a request, and starts a new batch when the next one would overflow', async () => {
+    const { batcher, batches } = recordingBatcher(3, 10);
+    await Promise.all([batcher.submit([1, 2]), batcher.submit([3, 4]), batcher.submit([5, 6, 7, 8])]);
+    expect(batches).toEqual([[1, 2], [3, 4], [5, 6, 7, 8]]);
+  });
+
+  it('rejects every request of a failed batch and keeps serving afterwards', async () => {
+    let fail = true;
+    const batcher = new MicroBatcher<number, number>({
+      maxSize: 4,
+      maxDelayMs: 5,
+      run: async (items) => {
+        if (fail) throw new Error('model exploded');
+        return items;
+      },
+    });
+    const outcomes = await Promise.allSettled([batcher.submit([1]), batcher.submit([2])]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    fail = false;
+    await expect(batcher.submit([3])).resolves.toEqual({ results: [3], batchSize: 1 });
+  });
+
+  it('drain runs what is pending at once and waits for it', async () => {
+    const { batcher, batches } = recordingBatcher(100, 60_000);
+    const pending = batcher.submit([1]);
+    await batcher.drain();
+    expect(batches).toEqual([[1]]);
+    await expect(pending).resolves.toEqual({ results: [10], batchSize: 1 });
+  });
+});

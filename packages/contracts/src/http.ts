@@ -1,0 +1,118 @@
+/**
+ * Request and response bodies of the HTTP API, as named zod schemas (the
+ * OpenAPI document is generated from them). Limits that depend on the
+ * configuration (images per job, bytes per image) are checked by the API,
+ * not here.
+ */
+import { z } from 'zod';
+import { digitPredictionSchema, modelInfoSchema, modelRefSchema, webhookEventSchema } from './inference.ts';
+import { errorBodySchema, jobStatusSchema, jobViewSchema } from './job-view.ts';
+
+/** Priority as clients give it: 1 (least urgent) … 10 (most urgent). */
+export const JOB_PRIORITY_MIN = 1;
+export const JOB_PRIORITY_MAX = 10;
+export const JOB_PRIORITY_DEFAULT = 5;
+
+/** Page size of GET /v1/jobs. */
+export const LIST_LIMIT_MAX = 100;
+export const LIST_LIMIT_DEFAULT = 20;
+
+const WEBHOOK_URL_MAX_LENGTH = 2048;
+const LIST_CURSOR_MAX_LENGTH = 256;
+
+export const jobWebhookEventSchema = webhookEventSchema.extract(['job.started', 'job.completed']);
+export type JobWebhookEvent = z.infer<typeof jobWebhookEventSchema>;
+export const DEFAULT_JOB_WEBHOOK_EVENTS: readonly JobWebhookEvent[] = ['job.completed'];
+
+export const webhookUrlSchema = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(WEBHOOK_URL_MAX_LENGTH);
+
+export const jobPrioritySchema = z
+  .int({ error: `must be an integer from ${JOB_PRIORITY_MIN} to ${JOB_PRIORITY_MAX}` })
+  .min(JOB_PRIORITY_MIN)
+  .max(JOB_PRIORITY_MAX);
+
+const WEBHOOK_FILTER_NEEDS_WEBHOOK = { path: ['webhook_events_filter'], message: 'webhook_events_filter needs webhook' };
+
+/**
+ * POST /v1/jobs with `Content-Type: application/json`. Each image is base64
+ * of the file's bytes, or a `data:<type>;base64,` URL.
+ */
+export const createJobJsonBodySchema = z
+  .strictObject({
+    images: z.array(z.string()).min(1),
+    /** Called back on the events in webhook_events_filter. */
+    webhook: webhookUrlSchema.optional(),
+    /** Default ["job.completed"]. */
+    webhook_events_filter: z.array(jobWebhookEventSchema).min(1).optional(),
+    /** Default 5. */
+    priority: jobPrioritySchema.optional(),
+    /** Name or name@version; default the active version of the default model. */
+    model: modelRefSchema.optional(),
+  })
+  .refine((body) => !body.webhook_events_filter || body.webhook, WEBHOOK_FILTER_NEEDS_WEBHOOK);
+export type CreateJobJsonBody = z.infer<typeof createJobJsonBodySchema>;
+
+/** A form field that may be repeated and may hold a comma-separated list. */
+const formListSchema = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) => [value].flat().flatMap((item) => item.split(',')).map((item) => item.trim()).filter((item) => item !== ''));
+
+const formIntegerSchema = z
+  .string()
+  .trim()
+  .regex(/^[0-9]+$/, 'must be an integer')
+  .transform(Number);
+
+/**
+ * The text fields of POST /v1/jobs as multipart/form-data (the images are
+ * file parts named `image`). Same meaning as in the JSON body;
+ * webhook_events_filter may be repeated or comma-separated.
+ */
+export const createJobFieldsSchema = z
+  .strictObject({
+    webhook: webhookUrlSchema.optional(),
+    webhook_events_filter: formListSchema.pipe(z.array(jobWebhookEventSchema).min(1)).optional(),
+    priority: formIntegerSchema.pipe(jobPrioritySchema).optional(),
+    model: modelRefSchema.optional(),
+  })
+  .refine((fields) => !fields.webhook_events_filter || fields.webhook, WEBHOOK_FILTER_NEEDS_WEBHOOK);
+export type CreateJobFields = z.infer<typeof createJobFieldsSchema>;
+
+/** The text fields of POST /predict (the image is the file part `file` or `image`). */
+export const predictFieldsSchema = z.strictObject({
+  model: modelRefSchema.optional(),
+});
+export type PredictFields = z.infer<typeof predictFieldsSchema>;
+
+/** GET /v1/jobs query. */
+export const listJobsQuerySchema = z.object({
+  status: jobStatusSchema.optional(),
+  limit: formIntegerSchema.pipe(z.int({ error: `must be an integer from 1 to ${LIST_LIMIT_MAX}` }).min(1).max(LIST_LIMIT_MAX)).default(LIST_LIMIT_DEFAULT),
+  /** next_cursor of the previous page. */
+  cursor: z.string().min(1).max(LIST_CURSOR_MAX_LENGTH).optional(),
+});
+export type ListJobsQuery = z.infer<typeof listJobsQuerySchema>;
+
+/** 200 of POST /predict: the one image's prediction and the model that made it. */
+export const predictResponseSchema = digitPredictionSchema.extend({
+  model: modelInfoSchema,
+  job_id: z.string(),
+});
+export type PredictResponse = z.infer<typeof predictResponseSchema>;
+
+/** GET /v1/jobs: newest first; next_cursor is null on the last page. */
+export const jobListSchema = z.object({
+  data: z.array(jobViewSchema),
+  next_cursor: z.string().nullable(),
+});
+export type JobList = z.infer<typeof jobListSchema>;
+
+/** Every 4xx/5xx answer. job_id is present when the error concerns a job that exists (e.g. a 504 from POST /predict). */
+export const errorResponseSchema = z.object({
+  error: errorBodySchema,
+  job_id: z.string().optional(),
+});
+export type ErrorResponse = z.infer<typeof errorResponseSchema>;
+
+export const healthResponseSchema = z.object({ status: z.literal('ok') });
+export type HealthResponse = z.infer<typeof healthResponseSchema>;
