@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ImageError, type ImageErrorCode } from './errors.ts';
 import { DIGIT_BOX_SIDE, FRAME_PIXELS } from './frame.ts';
 import { preprocessDigitImage, preprocessDigitImages, type PreprocessedDigit } from './preprocess.ts';
+import { MIN_STROKE_WIDTH, strokeWidth } from './stroke.ts';
 import { measureDigit, renderDigitImage, type RenderDigitOptions } from './test-images.ts';
 
 /** The frame's middle: between pixels 13 and 14 geometrically, pixel 14 in MNIST's own layout. */
@@ -116,6 +117,14 @@ describe('preprocessDigitImage on drawn digits', () => {
       const moved = await preprocessDigitImage(await renderDigitImage({ digit: 4, width: 600, height: 600, digitHeight: 300, ...variant }));
       expect(meanAbsDiff(moved.pixels, reference.pixels)).toBeLessThan(0.02);
     }
+  });
+
+  it('thickens a thin pen line to MNIST stroke width', async () => {
+    const bytes = await renderDigitImage({ digit: 4, format: 'jpeg', photo: true, width: 1000, height: 800, digitHeight: 700, strokeFraction: 0.02 });
+    const digit = await preprocessDigitImage(bytes);
+    expectMnistLayout(digit);
+    const ink = Uint8Array.from(digit.pixels, (v) => Math.round(255 * v));
+    expect(strokeWidth({ ink, width: 28, height: 28 })).toBeGreaterThanOrEqual(0.9 * MIN_STROKE_WIDTH);
   });
 
   it('is deterministic', async () => {

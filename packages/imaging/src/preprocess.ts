@@ -4,6 +4,7 @@ import { decodeWorkingImage, imageErrorFromSharp, readImageHeader, type GreyImag
 import { centreInFrame, digitBoxSize } from './frame.ts';
 import { locateInk, type Box, type Polarity } from './ink.ts';
 import { resolvePreprocessOptions, type PreprocessOptions } from './options.ts';
+import { normaliseStrokeWidth, type InkImage } from './stroke.ts';
 
 export interface PreprocessedDigit {
   /** 784 values in [0, 1], row-major 28x28, white ink (1) on black (0), MNIST layout. */
@@ -21,10 +22,10 @@ export interface PreprocessedDigit {
 export type PreprocessResult = { ok: true; digit: PreprocessedDigit } | { ok: false; error: ImageError };
 
 /** Resamples the cropped ink to the 20-px digit box (Lanczos-3: sharp's default, anti-aliased when shrinking). */
-async function resizeToDigitBox(ink: Uint8Array, box: Box, input: Uint8Array, options: PreprocessOptions): Promise<GreyImage> {
-  const size = digitBoxSize(box.width, box.height);
+async function resizeToDigitBox(crop: InkImage, input: Uint8Array, options: PreprocessOptions): Promise<GreyImage> {
+  const size = digitBoxSize(crop.width, crop.height);
   try {
-    const { data, info } = await sharp(ink, { raw: { width: box.width, height: box.height, channels: 1 } })
+    const { data, info } = await sharp(crop.ink, { raw: { width: crop.width, height: crop.height, channels: 1 } })
       .resize({ ...size, fit: 'fill', kernel: 'lanczos3' })
       .toColourspace('b-w')
       .raw({ depth: 'uchar' })
@@ -50,8 +51,9 @@ function toOriginalBox(box: Box, working: GreyImage, width: number, height: numb
 /**
  * Turns an uploaded photo, scan or drawing of one digit into the model's
  * input: decode (first frame, EXIF orientation, alpha flattened), grey,
- * polarity normalised to white ink on black, cropped to the ink, scaled to a
- * 20-px box, centred by mass in 28x28, scaled to [0, 1].
+ * polarity normalised to white ink on black, cropped to the ink, thin pen
+ * strokes thickened to MNIST's width, scaled to a 20-px box, centred by mass
+ * in 28x28, scaled to [0, 1].
  *
  * Deterministic: the same bytes and options give the same pixels.
  * Throws ImageError (see IMAGE_ERROR_HTTP_STATUS) for anything that is not a
@@ -62,7 +64,8 @@ export async function preprocessDigitImage(bytes: Uint8Array, options?: Partial<
   const header = await readImageHeader(bytes, resolved);
   const working = await decodeWorkingImage(bytes, resolved);
   const located = locateInk(working, resolved.minInkContrast);
-  const digit = await resizeToDigitBox(located.ink, located.box, bytes, resolved);
+  const crop = normaliseStrokeWidth({ ink: located.ink, width: located.box.width, height: located.box.height });
+  const digit = await resizeToDigitBox(crop, bytes, resolved);
   return {
     pixels: centreInFrame(digit.data, digit.width, digit.height),
     format: header.format,

@@ -1,2 +1,3 @@
 export * from './logger.ts';
 export * from './shutdown.ts';
+export * from './redis-server.ts';

@@ -1,2 +1,2 @@
-export * from './redis-server.ts';
+export { startRedisServer, freePort, waitForRedis, type RunningRedis } from '@digitq/service';
 export * from './test-redis-url.ts';

@@ -1,6 +1,6 @@
 /** vitest globalSetup: one real Redis for the whole run; tests get its URL from testRedisUrl(). */
 import type { TestProject } from 'vitest/node';
-import { startRedisServer, type RunningRedis } from './redis-server.ts';
+import { startRedisServer, type RunningRedis } from '@digitq/service';
 import { REDIS_URL_KEY } from './test-redis-url.ts';
 
 let redis: RunningRedis | undefined;

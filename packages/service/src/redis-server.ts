@@ -1,6 +1,7 @@
 /**
- * Starts a real redis-server (Debian's) on a free loopback port with its own
- * temp dir, for tests and for `npm start` when no Redis answers.
+ * Starts a real redis-server (Debian's) on loopback: for `npm start` when no
+ * Redis answers at REDIS_URL (with append-only persistence in a data dir),
+ * and for tests (a free port and a temp dir).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
