@@ -10,6 +10,25 @@ const bool = z
 
 const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** Standard Webhooks secret: `whsec_` + base64 of at least 16 random bytes (24–64 recommended). */
+const WEBHOOK_SECRET_PATTERN = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
+const WEBHOOK_SECRET_MIN_BYTES = 16;
+const WEBHOOK_SECRET_PREFIX_LENGTH = 'whsec_'.length;
+const webhookSecret = z
+  .string()
+  .regex(WEBHOOK_SECRET_PATTERN, 'must be whsec_ followed by base64')
+  .refine((s) => Buffer.from(s.slice(WEBHOOK_SECRET_PREFIX_LENGTH), 'base64').length >= WEBHOOK_SECRET_MIN_BYTES, {
+    message: `must hold at least ${WEBHOOK_SECRET_MIN_BYTES} bytes`,
+  });
+
+/** A comma-separated list, e.g. "a, b" -> ["a", "b"]. */
+const commaList = z.string().transform((v) => v.split(',').map((item) => item.trim()).filter((item) => item !== ''));
+
+/** The Standard Webhooks retry schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+const DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS = [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000] as const;
+const WEBHOOK_RETRY_DELAY_MAX_MS = 7 * 24 * 3600 * 1000;
+const WEBHOOK_ATTEMPTS_MAX = 50;
+
 export const configSchema = z.object({
   /** HTTP port of the API. */
   PORT: intIn(0, 65535).default(3000),
@@ -49,6 +68,27 @@ export const configSchema = z.object({
   /** Where `npm start` keeps its own Redis's data when it starts one. */
   REDIS_DATA_DIR: z.string().min(1).default('./.data/redis'),
   PRETTY_LOGS: bool.default(false),
+  /**
+   * Webhook signing secrets, comma-separated (`whsec_<base64>`); every delivery is signed with each, so a
+   * receiver can move to a new secret before the old one is dropped. Unset: one is generated on first start,
+   * kept in Redis (<QUEUE_PREFIX>:webhooks:secret) and printed in the API's log.
+   */
+  WEBHOOK_SECRET: commaList.pipe(z.array(webhookSecret).min(1)).optional(),
+  /** How long one delivery attempt may take, connect to response headers. */
+  WEBHOOK_TIMEOUT_MS: intIn(100, 120_000).default(15_000),
+  /**
+   * Delay before each delivery attempt, ms, comma-separated; its length is the number of attempts.
+   * Each delay gets ±10% jitter. Default: the Standard Webhooks schedule (0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+   */
+  WEBHOOK_RETRY_SCHEDULE_MS: commaList
+    .pipe(z.array(z.coerce.number().int().min(0).max(WEBHOOK_RETRY_DELAY_MAX_MS)).min(1).max(WEBHOOK_ATTEMPTS_MAX))
+    .default(() => [...DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS]),
+  /** Longest wait a receiver's Retry-After can ask for; longer requests are cut to this. */
+  WEBHOOK_RETRY_AFTER_MAX_MS: intIn(0, WEBHOOK_RETRY_DELAY_MAX_MS).default(3_600_000),
+  /** Deliveries a worker process runs at once (they wait on the network, not the CPU). */
+  WEBHOOK_CONCURRENCY: intIn(1, 1000).default(16),
+  /** Allow webhook URLs on loopback, private, link-local and other non-public addresses (local development, tests). */
+  WEBHOOK_ALLOW_PRIVATE: bool.default(false),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { digitPredictionSchema, modelInfoSchema, modelRefSchema, webhookEventSchema } from './inference.ts';
 import { errorBodySchema, jobStatusSchema, jobViewSchema } from './job-view.ts';
+import { webhookAttemptSchema } from './webhooks.ts';
 
 /** Priority as clients give it: 1 (least urgent) … 10 (most urgent). */
 export const JOB_PRIORITY_MIN = 1;
@@ -106,6 +107,12 @@ export const jobListSchema = z.object({
   next_cursor: z.string().nullable(),
 });
 export type JobList = z.infer<typeof jobListSchema>;
+
+/** GET /v1/jobs/:id/webhooks: every delivery attempt for the job, oldest first; capped per job, dropping the oldest. */
+export const webhookAttemptListSchema = z.object({
+  data: z.array(webhookAttemptSchema),
+});
+export type WebhookAttemptList = z.infer<typeof webhookAttemptListSchema>;
 
 /** Every 4xx/5xx answer. job_id is present when the error concerns a job that exists (e.g. a 504 from POST /predict). */
 export const errorResponseSchema = z.object({

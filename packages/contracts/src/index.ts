@@ -3,3 +3,4 @@ export * from './inference.ts';
 export * from './job-view.ts';
 export * from './errors.ts';
 export * from './http.ts';
+export * from './webhooks.ts';

@@ -121,6 +121,7 @@ describe.skipIf(!modelDir)(title, () => {
     ['light-on-dark JPEG, off-centre', { format: 'jpeg', polarity: 'light-on-dark', width: 500, height: 400, offsetX: 120, offsetY: -60, digitHeight: 200 }],
     ['1000x800 photo-like JPEG', { format: 'jpeg', photo: true, width: 1000, height: 800, offsetX: -180, offsetY: 90, digitHeight: 360 }],
     ['PNG with alpha, rotated by EXIF', { alpha: true, exifOrientation: 6, width: 320, height: 240 }],
+    ['thin ballpoint line, photographed large', { format: 'jpeg', photo: true, width: 1000, height: 800, digitHeight: 650, strokeFraction: 0.025 }],
   ];
 
   it.each(VARIANTS)('recognises the rendered digits 0-9 (%s)', async (_, variant) => {

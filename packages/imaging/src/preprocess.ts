@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { ImageError } from './errors.ts';
-import { decodeWorkingImage, imageErrorFromSharp, readImageHeader, type GreyImage, type ImageFormat } from './decode.ts';
+import { decodeWorkingImage, readImageHeader, type GreyImage, type ImageFormat } from './decode.ts';
 import { centreInFrame, digitBoxSize } from './frame.ts';
 import { locateInk, type Box, type Polarity } from './ink.ts';
 import { resolvePreprocessOptions, type PreprocessOptions } from './options.ts';
@@ -21,21 +21,16 @@ export interface PreprocessedDigit {
 
 export type PreprocessResult = { ok: true; digit: PreprocessedDigit } | { ok: false; error: ImageError };
 
-/** Resamples the cropped ink to the 20-px digit box (Lanczos-3: sharp's default, anti-aliased when shrinking). */
-async function resizeToDigitBox(crop: InkImage, input: Uint8Array, options: PreprocessOptions): Promise<GreyImage> {
+/** Resamples the cropped ink to the 20-px digit box (Lanczos-3, anti-aliased when shrinking). */
+async function resizeToDigitBox(crop: InkImage): Promise<GreyImage> {
   const size = digitBoxSize(crop.width, crop.height);
-  try {
-    const { data, info } = await sharp(crop.ink, { raw: { width: crop.width, height: crop.height, channels: 1 } })
-      .resize({ ...size, fit: 'fill', kernel: 'lanczos3' })
-      .toColourspace('b-w')
-      .raw({ depth: 'uchar' })
-      .timeout({ seconds: options.timeoutSeconds })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 1) throw new Error(`expected 1 channel from sharp, got ${info.channels}`);
-    return { data, width: info.width, height: info.height };
-  } catch (error) {
-    throw imageErrorFromSharp(error, input, options);
-  }
+  const { data, info } = await sharp(crop.ink, { raw: { width: crop.width, height: crop.height, channels: 1 } })
+    .resize({ ...size, fit: 'fill', kernel: 'lanczos3' })
+    .toColourspace('b-w')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 1) throw new Error(`expected 1 channel from sharp, got ${info.channels}`);
+  return { data, width: info.width, height: info.height };
 }
 
 function toOriginalBox(box: Box, working: GreyImage, width: number, height: number): Box {
@@ -65,7 +60,7 @@ export async function preprocessDigitImage(bytes: Uint8Array, options?: Partial<
   const working = await decodeWorkingImage(bytes, resolved);
   const located = locateInk(working, resolved.minInkContrast);
   const crop = normaliseStrokeWidth({ ink: located.ink, width: located.box.width, height: located.box.height });
-  const digit = await resizeToDigitBox(crop, bytes, resolved);
+  const digit = await resizeToDigitBox(crop);
   return {
     pixels: centreInFrame(digit.data, digit.width, digit.height),
     format: header.format,

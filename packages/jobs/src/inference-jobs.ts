@@ -53,6 +53,41 @@ function indexMember(createdMs: number, id: string): string {
   return `${String(createdMs).padStart(15, '0')}:${id}`;
 }
 
+/** The fields of an inference job that its view reads. */
+export type JobViewSource = Pick<InferenceJob, 'id' | 'data' | 'timestamp' | 'processedOn' | 'finishedOn' | 'failedReason' | 'returnvalue' | 'attemptsMade'>;
+
+/**
+ * The client's view of an inference job in BullMQ state `state`
+ * (Job.getState()), for GET /v1/jobs/:id and webhook bodies alike.
+ * `canceledAt` is the job's pending cancel request, if any.
+ */
+export function jobViewOf(job: JobViewSource, state: string, canceledAt: string | null, defaultModel: string): JobView {
+  let status = statusFromState(state, job.failedReason);
+  // A queued job with a cancel request will be failed by the first worker that sees it; it is canceled already.
+  if (canceledAt && status === 'queued') status = 'canceled';
+  const result = status === 'succeeded' ? job.returnvalue : null;
+  const requested = job.data.model ?? defaultModel;
+  const [name, version] = requested.split('@') as [string, string | undefined];
+  const error =
+    status === 'failed' || status === 'canceled'
+      ? job.failedReason
+        ? parseFailedReason(job.failedReason)
+        : { code: 'JOB_CANCELED', message: 'canceled at client request' }
+      : null;
+  return {
+    id: job.id!,
+    status,
+    created_at: new Date(job.timestamp).toISOString(),
+    started_at: iso(job.processedOn),
+    completed_at: iso(job.finishedOn) ?? (status === 'canceled' ? canceledAt : null),
+    model: result ? result.model : { name, version: version ?? null },
+    input: { count: job.data.images.length },
+    output: result ? { predictions: result.predictions } : null,
+    error,
+    attempts: job.attemptsMade,
+  };
+}
+
 export interface InferenceJobsDeps {
   queue: Queue;
   redis: Redis;
@@ -111,30 +146,7 @@ export class InferenceJobs {
   }
 
   private view(job: InferenceJob, state: string, canceledAt: string | null): JobView {
-    let status = statusFromState(state, job.failedReason);
-    // A queued job with a cancel request will be failed by the first worker that sees it; it is canceled already.
-    if (canceledAt && status === 'queued') status = 'canceled';
-    const result = status === 'succeeded' ? job.returnvalue : null;
-    const requested = job.data.model ?? this.deps.defaultModel;
-    const [name, version] = requested.split('@') as [string, string | undefined];
-    const error =
-      status === 'failed' || status === 'canceled'
-        ? job.failedReason
-          ? parseFailedReason(job.failedReason)
-          : { code: 'JOB_CANCELED', message: 'canceled at client request' }
-        : null;
-    return {
-      id: job.id!,
-      status,
-      created_at: new Date(job.timestamp).toISOString(),
-      started_at: iso(job.processedOn),
-      completed_at: iso(job.finishedOn) ?? (status === 'canceled' ? canceledAt : null),
-      model: result ? result.model : { name, version: version ?? null },
-      input: { count: job.data.images.length },
-      output: result ? { predictions: result.predictions } : null,
-      error,
-      attempts: job.attemptsMade,
-    };
+    return jobViewOf(job, state, canceledAt, this.deps.defaultModel);
   }
 
   async list(owner: string, options: ListJobsOptions): Promise<{ data: JobView[]; next_cursor: string | null }> {

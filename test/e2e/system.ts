@@ -1,0 +1,159 @@
+/**
+ * The real system for end-to-end tests: the API and worker processes started
+ * exactly as `npm start` starts them (node --import tsx), against the test
+ * run's Redis, under a queue prefix of their own. Logs are kept per process
+ * so tests can assert on them and print them when something fails.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { loadConfig } from '@digitq/config';
+import { freePort, testRedisUrl } from '@digitq/test-utils';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+/** The configured (by default the committed) models: these tests check real answers, which is the production model's job. */
+export const MODELS_DIR = resolve(REPO_ROOT, loadConfig().MODELS_DIR);
+
+export interface ProcessHandle {
+  name: string;
+  child: ChildProcess;
+  lines: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first log line matching, or rejects after timeoutMs. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+}
+
+function startProcess(name: string, script: string, args: string[], env: NodeJS.ProcessEnv): ProcessHandle {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const listeners = new Set<(line: string) => void>();
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      lines.push(line);
+      for (const l of listeners) l(line);
+    });
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  return {
+    name,
+    child,
+    lines,
+    exited,
+    waitForLine(pattern, timeoutMs = 60_000) {
+      const found = lines.find((l) => pattern.test(l));
+      if (found) return Promise.resolve(found);
+      return new Promise((resolveLine, reject) => {
+        const timer = setTimeout(() => {
+          listeners.delete(onLine);
+          reject(new Error(`${name}: no log line matching ${pattern} within ${timeoutMs} ms; last lines:\n${lines.slice(-20).join('\n')}`));
+        }, timeoutMs);
+        const onLine = (line: string) => {
+          if (!pattern.test(line)) return;
+          clearTimeout(timer);
+          listeners.delete(onLine);
+          resolveLine(line);
+        };
+        listeners.add(onLine);
+        void exited.then(({ code, signal }) => {
+          if (!listeners.has(onLine)) return;
+          clearTimeout(timer);
+          listeners.delete(onLine);
+          reject(new Error(`${name} exited (code ${code}, signal ${signal}) before logging ${pattern}; last lines:\n${lines.slice(-20).join('\n')}`));
+        });
+      });
+    },
+  };
+}
+
+export interface SystemOptions {
+  workers?: number;
+  env?: Record<string, string>;
+}
+
+export class System {
+  readonly prefix = `e2e-${randomUUID().slice(0, 8)}`;
+  readonly redisUrl = testRedisUrl();
+  baseUrl = '';
+  api!: ProcessHandle;
+  readonly workers: ProcessHandle[] = [];
+  private readonly connection = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
+  /** The inference queue, for asserting on counts. */
+  readonly queue = new Queue('inference', { connection: this.connection, prefix: this.prefix });
+  private events: QueueEvents | null = null;
+  private port = 0;
+
+  constructor(private readonly options: SystemOptions = {}) {}
+
+  env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    return {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      REDIS_URL: this.redisUrl,
+      QUEUE_PREFIX: this.prefix,
+      PORT: String(this.port),
+      HOST: '127.0.0.1',
+      MODELS_DIR,
+      LOG_LEVEL: 'info',
+      ...this.options.env,
+      ...extra,
+    };
+  }
+
+  async start(): Promise<this> {
+    this.port = await freePort();
+    this.baseUrl = `http://127.0.0.1:${this.port}`;
+    this.api = startProcess('api', 'apps/api/src/main.ts', [], this.env());
+    const starting = [this.api.waitForLine(/api listening/)];
+    for (let i = 0; i < (this.options.workers ?? 1); i++) starting.push(this.startWorker().then(() => ''));
+    await Promise.all(starting);
+    return this;
+  }
+
+  async startWorker(extraEnv: Record<string, string> = {}, args: string[] = ['--device', 'cpu', '--queues', 'inference']): Promise<ProcessHandle> {
+    const worker = startProcess(`worker-${this.workers.length + 1}`, 'apps/worker/src/main.ts', args, this.env(extraEnv));
+    this.workers.push(worker);
+    await worker.waitForLine(/worker consuming/);
+    return worker;
+  }
+
+  /** QueueEvents of the inference queue, created on first use. */
+  queueEvents(): QueueEvents {
+    this.events ??= new QueueEvents('inference', { connection: this.connection, prefix: this.prefix });
+    return this.events;
+  }
+
+  async stop(): Promise<void> {
+    const running = [this.api, ...this.workers].filter((p) => p && p.child.exitCode === null && p.child.signalCode === null);
+    for (const p of running) p.child.kill('SIGTERM');
+    const forced = setTimeout(() => running.forEach((p) => p.child.kill('SIGKILL')), 30_000);
+    await Promise.all(running.map((p) => p.exited));
+    clearTimeout(forced);
+    await this.events?.close();
+    await this.queue.obliterate({ force: true }).catch(() => undefined);
+    await this.queue.close();
+    await this.connection.quit();
+  }
+
+  logs(): string {
+    return [this.api, ...this.workers].map((p) => `--- ${p.name}\n${p.lines.slice(-30).join('\n')}`).join('\n');
+  }
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls GET /v1/jobs/:id until `done(job)` or the timeout; returns the last job seen. */
+export type JobBody = Record<string, any> & { status: string };
+
+export async function pollJob(baseUrl: string, id: string, done: (job: JobBody) => boolean, timeoutMs = 30_000): Promise<JobBody> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = (await (await fetch(`${baseUrl}/v1/jobs/${id}`)).json()) as JobBody;
+    if (done(job) || Date.now() > deadline) return job;
+    await sleep(50);
+  }
+}
