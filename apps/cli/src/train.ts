@@ -13,7 +13,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '@digitq/config';
-import { loadMnist, sliceDataset } from '@digitq/datasets';
+import { loadMnist, loadTrainingDataset, sliceDataset } from '@digitq/datasets';
+import { preprocessDigitImage } from '@digitq/imaging';
 import {
   ARCHITECTURES,
   AUGMENT_PRESETS,
@@ -86,11 +87,17 @@ async function main(): Promise<void> {
     validationSplit: num(values['validation-split'], DEFAULT_TRAIN_OPTIONS.validationSplit, 'validation-split'),
     seed: num(values.seed, DEFAULT_TRAIN_OPTIONS.seed, 'seed'),
   };
-  if (values.dataset !== 'mnist') throw new Error(`--dataset ${values.dataset}: only mnist is supported by this CLI yet`);
-  const full = await loadMnist(config.DATA_DIR, 'train');
+  // A folder of the user's own photos goes through the same preprocessing as uploads to the API.
+  const data = await loadTrainingDataset(values.dataset, {
+    dataDir: config.DATA_DIR,
+    decode: async (bytes) => (await preprocessDigitImage(bytes)).pixels,
+  });
+  for (const warning of data.warnings) log.warn(warning);
+  const full = data.train;
   const limit = values.limit ? num(values.limit, full.count, 'limit') : full.count;
   const train = sliceDataset(full, 0, limit);
-  const test = await loadMnist(config.DATA_DIR, 'test');
+  // Without a test split of its own, a dataset is still reported against MNIST's test set.
+  const test = data.test ?? (await loadMnist(config.DATA_DIR, 'test'));
   log.info({ runDir, options, trainCount: train.count, resume: Boolean(previous) }, 'training');
 
   const bar = new cliProgress.SingleBar(
