@@ -6,7 +6,8 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
-import { loadModelFolder, readActiveVersion, resolveModelDir, type ModelMetadata } from '@digitq/model';
+import type { ModelMetadata } from '@digitq/contracts';
+import { loadModelFolder, readActiveVersion, resolveModelDir } from '@digitq/model';
 
 export interface LoadedModel {
   key: string;

@@ -12,48 +12,16 @@ import { join } from 'node:path';
 import { MODEL_JSON, WEIGHTS_BIN, loadLayersModel, saveLayersModel } from './file-io.ts';
 import { renderTrainingCurveSvg } from './training-curve-svg.ts';
 import type { EpochRecord } from '../train.ts';
+import { MNIST_INPUT_CONVENTION, MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN, type ModelMetadata } from '@digitq/contracts';
 
 export const METADATA_JSON = 'metadata.json';
 export const HISTORY_JSON = 'history.json';
 export const TRAINING_CURVE_SVG = 'training-curve.svg';
 export const ACTIVE_FILE = 'ACTIVE';
 
-/** How inputs must look; identical for every model we train (see packages/imaging). */
-export const MNIST_INPUT_CONVENTION = {
-  shape: [28, 28, 1],
-  range: [0, 1],
-  polarity: 'white-on-black',
-  layout: 'digit scaled to fit 20x20, centred by centre of mass in a 28x28 frame',
-} as const;
-
-export interface ModelMetadata {
-  name: string;
-  version: string;
-  architecture: string;
-  parameters: number;
-  created_at: string;
-  dataset: { name: string; train_count: number; validation_count: number };
-  training: {
-    epochs: number;
-    batch_size: number;
-    learning_rate: number;
-    augment: unknown;
-    seed: number;
-    seconds: number;
-    backend: string;
-    command?: string;
-  };
-  metrics: { test_accuracy: number | null; test_count: number | null; test_loss: number | null; val_accuracy: number | null };
-  input: typeof MNIST_INPUT_CONVENTION;
-  /** sha256 of model.json and weights.bin, checked before a worker serves the model. */
-  files: Record<string, string>;
-}
-
-export const VERSION_PATTERN = /^v[0-9]+$/;
-const NAME_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 
 export function assertModelName(name: string): void {
-  if (!NAME_PATTERN.test(name)) throw new RangeError(`model name ${JSON.stringify(name)} must match ${NAME_PATTERN}`);
+  if (!MODEL_NAME_PATTERN.test(name)) throw new RangeError(`model name ${JSON.stringify(name)} must match ${MODEL_NAME_PATTERN}`);
 }
 
 export async function listVersions(modelsDir: string, name: string): Promise<string[]> {
@@ -61,7 +29,7 @@ export async function listVersions(modelsDir: string, name: string): Promise<str
   if (!existsSync(dir)) return [];
   const entries = await readdir(dir, { withFileTypes: true });
   return entries
-    .filter((e) => e.isDirectory() && VERSION_PATTERN.test(e.name) && existsSync(join(dir, e.name, METADATA_JSON)))
+    .filter((e) => e.isDirectory() && MODEL_VERSION_PATTERN.test(e.name) && existsSync(join(dir, e.name, METADATA_JSON)))
     .map((e) => e.name)
     .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
 }
