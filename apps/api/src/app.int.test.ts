@@ -44,6 +44,7 @@ describe('app', () => {
       config: TEST_CONFIG,
       logger: createLogger('api-test', 'silent'),
       jobs: stack.jobs,
+      webhooks: stack.webhooks,
       preprocess: async () => {
         throw new Error('secret internal detail');
       },

@@ -7,8 +7,10 @@
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig, type Config } from '@digitq/config';
 import { QUEUE_NAMES } from '@digitq/contracts';
-import { CancelRequests, InferenceJobs, JobWaiter, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
-import { createLogger, handleShutdownSignals } from '@digitq/service';
+import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
+import { createLogger, handleShutdownSignals, type Logger } from '@digitq/service';
+import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
+import { ModelRegistry } from '@digitq/registry';
 import { createApp } from './app.ts';
 
 /** Beyond the longest request (a /predict wait), time to close the queue and Redis. */
@@ -23,6 +25,16 @@ function readConfig(): Config {
     createLogger('api', BOOT_LOG_LEVEL).fatal({ issues: error.issues }, error.message);
     process.exit(1);
   }
+}
+
+/** Workers sign with the same secret (SET NX in Redis); the API says it once, since receivers need it. */
+async function announceGeneratedWebhookSecret(secrets: WebhookSecrets, log: Logger): Promise<void> {
+  const current = await secrets.current();
+  if (!current.generated) return;
+  log.warn(
+    { webhook_secret: current.secrets[0], redis_key: secrets.key },
+    'WEBHOOK_SECRET is not set: webhooks are signed with this generated secret, kept in Redis; set WEBHOOK_SECRET to it (or your own) so it survives a Redis reset',
+  );
 }
 
 function main(): void {
@@ -45,8 +57,24 @@ function main(): void {
     resultTtlS: config.JOB_RESULT_TTL_S,
     defaultModel: config.DEFAULT_MODEL,
   });
+  const webhooks = {
+    guard: new WebhookUrlGuard({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE }),
+    deliveries: new WebhookDeliveryLog(redis, config.QUEUE_PREFIX, config.JOB_RESULT_TTL_S),
+  };
+  announceGeneratedWebhookSecret(new WebhookSecrets(redis, config.QUEUE_PREFIX, config.WEBHOOK_SECRET), log).catch((error: unknown) =>
+    log.error({ err: error }, 'could not read or create the webhook secret in Redis'),
+  );
+  const trainingQueue = createQueue(QUEUE_NAMES.training, redis, config.QUEUE_PREFIX, retention);
+  trainingQueue.on('error', logConnectionError('training-queue'));
+  const trainings = new TrainingJobs({
+    queue: trainingQueue,
+    cancelRequests: new CancelRequests(redis, config.QUEUE_PREFIX, QUEUE_NAMES.training, config.JOB_RESULT_TTL_S),
+  });
+  const registry = new ModelRegistry(redis, config.QUEUE_PREFIX, config.MODELS_DIR);
+  // The API may start before any worker: register the models on this disk so GET /v1/models lists them at once.
+  registry.syncFromDisk().catch((error: unknown) => log.error({ err: error }, 'could not register the models found on disk'));
   const shutdown = new AbortController();
-  const app = createApp({ config, logger: log, jobs, shutdown: shutdown.signal });
+  const app = createApp({ config, logger: log, jobs, webhooks, trainings, registry, shutdown: shutdown.signal });
 
   const server = app.listen(config.PORT, config.HOST, (error?: Error) => {
     if (error) {
@@ -66,6 +94,7 @@ function main(): void {
       await closed;
       await events.close();
       await queue.close();
+      await trainingQueue.close();
       await redis.quit();
     },
     { forceAfterMs: config.PREDICT_TIMEOUT_MS + SHUTDOWN_MARGIN_MS },

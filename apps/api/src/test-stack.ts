@@ -16,7 +16,8 @@ import { CancelRequests, InferenceJobs, JobWaiter, createQueue, createQueueEvent
 import { renderDigitImage } from '@digitq/imaging/test-images';
 import { createLogger } from '@digitq/service';
 import { testRedisUrl } from '@digitq/test-utils';
-import { createApp, type AppConfig } from './app.ts';
+import { WebhookDeliveryLog, WebhookUrlGuard } from '@digitq/webhooks';
+import { createApp, type AppConfig, type AppDeps } from './app.ts';
 
 export const TEST_CONFIG: AppConfig = {
   MAX_IMAGE_BYTES: 64 * 1024,
@@ -33,6 +34,8 @@ export interface TestStack {
   queue: ReturnType<typeof createQueue>;
   redis: Redis;
   prefix: string;
+  /** Webhook URLs on loopback (test receivers) are allowed, as with WEBHOOK_ALLOW_PRIVATE=true. */
+  webhooks: AppDeps['webhooks'];
   /** Runs a BullMQ worker on the stack's queue until close(). */
   startWorker(processor: Processor<InferenceJobData, InferenceResult>): Promise<Worker>;
   expectNothingEnqueued(): Promise<void>;
@@ -85,7 +88,8 @@ export async function createTestStack(config: Partial<AppConfig> = {}): Promise<
     resultTtlS: RESULT_TTL_S,
     defaultModel: 'digitnet',
   });
-  const app = createApp({ config: { ...TEST_CONFIG, ...config }, logger: createLogger('api-test', 'silent'), jobs });
+  const webhooks = { guard: new WebhookUrlGuard({ allowPrivate: true }), deliveries: new WebhookDeliveryLog(redis, prefix, RESULT_TTL_S) };
+  const app = createApp({ config: { ...TEST_CONFIG, ...config }, logger: createLogger('api-test', 'silent'), jobs, webhooks });
   const workers: Worker[] = [];
 
   return {
@@ -94,6 +98,7 @@ export async function createTestStack(config: Partial<AppConfig> = {}): Promise<
     queue,
     redis,
     prefix,
+    webhooks,
     async startWorker(processor) {
       const worker = new Worker<InferenceJobData, InferenceResult>(QUEUE_NAMES.inference, processor, { connection: redis, prefix });
       workers.push(worker);

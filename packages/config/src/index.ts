@@ -29,6 +29,45 @@ const DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS = [0, 5_000, 300_000, 1_800_000, 7_200_0
 const WEBHOOK_RETRY_DELAY_MAX_MS = 7 * 24 * 3600 * 1000;
 const WEBHOOK_ATTEMPTS_MAX = 50;
 
+/**
+ * API keys and admin credentials. A key is a bearer token (RFC 6750 token characters), long enough not
+ * to be guessed; an API_KEYS entry is `name:key` (the name becomes the owner id of the key's jobs) or a bare
+ * `key` (the owner id is then derived from the key's hash). A key that itself contains ":" needs a name.
+ */
+export interface ApiKeyEntry {
+  name: string | null;
+  key: string;
+}
+const API_KEY_MIN_LENGTH = 16;
+const ADMIN_PASSWORD_MIN_LENGTH = 12;
+const BEARER_TOKEN_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
+const API_KEY_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const bearerToken = z
+  .string()
+  .min(API_KEY_MIN_LENGTH, `must be at least ${API_KEY_MIN_LENGTH} characters`)
+  .regex(BEARER_TOKEN_PATTERN, 'may hold only letters, digits and - . _ ~ + / (then = padding)');
+const apiKeyEntry = z.string().transform((entry, ctx): ApiKeyEntry => {
+  const colon = entry.indexOf(':');
+  const name = colon === -1 ? null : entry.slice(0, colon);
+  const key = colon === -1 ? entry : entry.slice(colon + 1);
+  if (name !== null && !API_KEY_NAME_PATTERN.test(name)) {
+    ctx.addIssue({ code: 'custom', message: `key name ${JSON.stringify(name)} must be 1-64 letters, digits, _ . - (starting with a letter or digit)` });
+  }
+  const checked = bearerToken.safeParse(key);
+  if (!checked.success) ctx.addIssue({ code: 'custom', message: `the key of ${name ?? 'an unnamed entry'} ${checked.error.issues[0]!.message}` });
+  return { name, key };
+});
+const apiKeys = commaList.pipe(
+  z
+    .array(apiKeyEntry)
+    .min(1)
+    .refine((entries) => new Set(entries.map((e) => e.key)).size === entries.length, 'the same key is listed twice')
+    .refine((entries) => {
+      const names = entries.flatMap((e) => (e.name === null ? [] : [e.name]));
+      return new Set(names).size === names.length;
+    }, 'the same name is given to two keys'),
+);
+
 export const configSchema = z.object({
   /** HTTP port of the API. */
   PORT: intIn(0, 65535).default(3000),
@@ -64,6 +103,14 @@ export const configSchema = z.object({
   WORKER_LOCK_MS: intIn(1000, 10 * 60_000).default(30_000),
   /** How often workers look for jobs whose lock lapsed (stalled: their worker died). */
   WORKER_STALLED_INTERVAL_MS: intIn(500, 10 * 60_000).default(30_000),
+  /** Where training jobs keep their per-epoch checkpoints (a retried training resumes from them). */
+  TRAINING_RUNS_DIR: z.string().min(1).default('./.data/training-runs'),
+  /** `idx:<dir>` and `folder:<dir>` datasets of training jobs must lie under this folder. */
+  TRAINING_DATA_ROOT: z.string().min(1).default('./.data'),
+  /** Activate a finished training's model automatically when its test accuracy is not worse than the active one's. */
+  AUTO_PROMOTE: bool.default(false),
+  /** How often workers check which model version is active (hot reload). */
+  MODEL_POLL_MS: intIn(100, 60_000).default(2000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where `npm start` keeps its own Redis's data when it starts one. */
   REDIS_DATA_DIR: z.string().min(1).default('./.data/redis'),
@@ -81,7 +128,7 @@ export const configSchema = z.object({
    * Each delay gets ±10% jitter. Default: the Standard Webhooks schedule (0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
    */
   WEBHOOK_RETRY_SCHEDULE_MS: commaList
-    .pipe(z.array(z.coerce.number().int().min(0).max(WEBHOOK_RETRY_DELAY_MAX_MS)).min(1).max(WEBHOOK_ATTEMPTS_MAX))
+    .pipe(z.array(z.string().regex(/^[0-9]+$/, 'must be whole milliseconds').transform(Number).pipe(z.number().max(WEBHOOK_RETRY_DELAY_MAX_MS))).min(1).max(WEBHOOK_ATTEMPTS_MAX))
     .default(() => [...DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS]),
   /** Longest wait a receiver's Retry-After can ask for; longer requests are cut to this. */
   WEBHOOK_RETRY_AFTER_MAX_MS: intIn(0, WEBHOOK_RETRY_DELAY_MAX_MS).default(3_600_000),
@@ -89,6 +136,34 @@ export const configSchema = z.object({
   WEBHOOK_CONCURRENCY: intIn(1, 1000).default(16),
   /** Allow webhook URLs on loopback, private, link-local and other non-public addresses (local development, tests). */
   WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+  // --- Access and limits (API) ---
+  /**
+   * API keys, comma-separated: `name:key` or `key` (e.g. `alice:sk_live_...,bob:sk_live_...`). When set, every
+   * /v1 and /predict request needs `Authorization: Bearer <key>`, and each key sees only its own jobs. Unset:
+   * no authentication, every request is the owner "anonymous", and the API refuses to bind beyond loopback.
+   */
+  API_KEYS: apiKeys.optional(),
+  /** Bearer token for the operator surface (/admin/queues, /metrics). Must differ from every API key. */
+  ADMIN_API_KEY: bearerToken.optional(),
+  /** HTTP basic-auth login for the operator surface, for browsers opening /admin/queues. Set both or neither. */
+  ADMIN_USER: z.string().min(1).regex(/^[^:]+$/, 'must not contain ":"').optional(),
+  ADMIN_PASSWORD: z.string().min(ADMIN_PASSWORD_MIN_LENGTH, `must be at least ${ADMIN_PASSWORD_MIN_LENGTH} characters`).optional(),
+  /** bull-board at /admin/queues shows the queues without retry/remove/clean/pause buttons. */
+  BULL_BOARD_READ_ONLY: bool.default(true),
+  /** Submits (POST /v1/jobs, POST /predict) are refused with 429 QUEUE_FULL while this many inference jobs wait. */
+  MAX_QUEUED_JOBS: intIn(1, 100_000_000).default(10_000),
+  /** Requests per second per API key (per owner), shared by every API instance through Redis; 0 = no limit. */
+  RATE_LIMIT_PER_S: intIn(0, 1_000_000).default(0),
+  /** How long an Idempotency-Key is remembered (same key and body: the same job). */
+  IDEMPOTENCY_TTL_S: intIn(60, 30 * 24 * 3600).default(24 * 3600),
+}).superRefine((config, ctx) => {
+  if ((config.ADMIN_USER === undefined) !== (config.ADMIN_PASSWORD === undefined)) {
+    const missing = config.ADMIN_USER === undefined ? 'ADMIN_USER' : 'ADMIN_PASSWORD';
+    ctx.addIssue({ code: 'custom', path: [missing], message: 'ADMIN_USER and ADMIN_PASSWORD go together: set both or neither' });
+  }
+  if (config.ADMIN_API_KEY !== undefined && config.API_KEYS?.some((entry) => entry.key === config.ADMIN_API_KEY)) {
+    ctx.addIssue({ code: 'custom', path: ['ADMIN_API_KEY'], message: 'must differ from every key in API_KEYS' });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -103,6 +178,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** Variables whose values an error message must not repeat (they end up in logs). */
+const SECRET_VARIABLES: ReadonlySet<string> = new Set(['API_KEYS', 'ADMIN_API_KEY', 'ADMIN_PASSWORD', 'WEBHOOK_SECRET']);
+
 /** Validates `env` (default: process.env). Throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const known = Object.fromEntries(
@@ -111,8 +189,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const result = configSchema.safeParse(known);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => ({ variable: String(issue.path[0]), message: issue.message }));
+  const got = (variable: string) => (SECRET_VARIABLES.has(variable) ? 'value not shown: it is a secret' : `got ${JSON.stringify(env[variable])}`);
   throw new ConfigError(
-    `invalid configuration: ${issues.map((i) => `${i.variable}: ${i.message} (got ${JSON.stringify(env[i.variable])})`).join('; ')}`,
+    `invalid configuration: ${issues.map((i) => `${i.variable}: ${i.message} (${got(i.variable)})`).join('; ')}`,
     issues,
   );
 }

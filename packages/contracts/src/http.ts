@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { digitPredictionSchema, modelInfoSchema, modelRefSchema, webhookEventSchema } from './inference.ts';
 import { errorBodySchema, jobStatusSchema, jobViewSchema } from './job-view.ts';
 import { webhookAttemptSchema } from './webhooks.ts';
+import { workerHeartbeatSchema } from './workers.ts';
 
 /** Priority as clients give it: 1 (least urgent) … 10 (most urgent). */
 export const JOB_PRIORITY_MIN = 1;
@@ -123,3 +124,15 @@ export type ErrorResponse = z.infer<typeof errorResponseSchema>;
 
 export const healthResponseSchema = z.object({ status: z.literal('ok') });
 export type HealthResponse = z.infer<typeof healthResponseSchema>;
+
+// --- Operator surface: readiness and workers ---
+
+/** GET /readyz: 200 when Redis answers and a worker with a loaded model reported recently; otherwise 503 with the reasons. */
+export const readyResponseSchema = z.object({ status: z.literal('ready') });
+export type ReadyResponse = z.infer<typeof readyResponseSchema>;
+export const notReadyResponseSchema = z.object({ status: z.literal('unavailable'), reasons: z.array(z.string()).min(1) });
+export type NotReadyResponse = z.infer<typeof notReadyResponseSchema>;
+
+/** GET /v1/workers: the live workers (heartbeat within its TTL), by id. */
+export const workerListSchema = z.object({ data: z.array(workerHeartbeatSchema) });
+export type WorkerList = z.infer<typeof workerListSchema>;

@@ -6,3 +6,4 @@ export * from './http.ts';
 export * from './webhooks.ts';
 export * from './models.ts';
 export * from './training.ts';
+export * from './workers.ts';

@@ -22,6 +22,7 @@ export const webhookRequestSchema = z.object({
   url: z.string().url(),
   events: z.array(webhookEventSchema).min(1),
 });
+export type WebhookRequest = z.infer<typeof webhookRequestSchema>;
 
 export const inferenceJobDataSchema = z.object({
   /** Preprocessed images, base64 of 784 bytes each (0 = background, 255 = ink). */

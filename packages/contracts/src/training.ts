@@ -9,7 +9,7 @@ import { webhookRequestSchema } from './inference.ts';
 import { modelNameSchema } from './models.ts';
 
 export const TRAINING_ARCHITECTURES = ['digitnet-bn', 'tiny'] as const;
-export const AUGMENT_PRESETS = ['default', 'mild', 'none'] as const;
+export const AUGMENT_PRESET_NAMES = ['default', 'mild', 'none'] as const;
 
 /** Sane limits for a request; an operator can train bigger runs with the CLI. */
 export const TRAINING_LIMITS = { maxEpochs: 100, minBatch: 8, maxBatch: 1024 } as const;
@@ -23,7 +23,7 @@ export const trainingRequestSchema = z
     epochs: z.number().int().min(1).max(TRAINING_LIMITS.maxEpochs).default(12),
     batch_size: z.number().int().min(TRAINING_LIMITS.minBatch).max(TRAINING_LIMITS.maxBatch).default(64),
     learning_rate: z.number().gt(0).max(1).default(0.003),
-    augment: z.enum(AUGMENT_PRESETS).default('default'),
+    augment: z.enum(AUGMENT_PRESET_NAMES).default('default'),
     validation_split: z.number().min(0).max(0.5).default(0.05),
     model_name: modelNameSchema.default('digitnet'),
     architecture: z.enum(TRAINING_ARCHITECTURES).default('digitnet-bn'),

@@ -1,6 +1,6 @@
 /**
  * The paper (or board) behind the digit, estimated from the image's border
- * ring, where ink rarely is. Phone photos are lit unevenly, so the estimate
+ * ring, where ink rarely is (or from pixels known to be paper). Phone photos are lit unevenly, so the estimate
  * is a plane (level plus a slope across each axis) fitted by least squares
  * with outliers (ink touching the border, glare) trimmed, not one grey level.
  * A plane is too stiff to follow a stroke, so thick strokes never become
@@ -27,6 +27,8 @@ const OUTLIER_SIGMAS = 3;
 /** ... but pixels this close always are (a clean synthetic image has zero noise). */
 const MIN_OUTLIER_LEVELS = 4;
 const FIT_ROUNDS = 4;
+/** The fit uses at most this many ring pixels, evenly spaced along the ring (plenty for three parameters). */
+const MAX_SAMPLES = 2048;
 const SINGULAR = 1e-9;
 
 /** Horizontal position in [-0.5, 0.5] of pixel column x (its centre). */
@@ -36,6 +38,11 @@ export function planeX(x: number, width: number): number {
 
 export function planeY(y: number, height: number): number {
   return (y + 0.5) / height - 0.5;
+}
+
+/** The plane's grey level at pixel (x, y) of a width x height image. */
+export function backgroundAt(plane: BackgroundPlane, x: number, y: number, width: number, height: number): number {
+  return plane.level + plane.slopeX * planeX(x, width) + plane.slopeY * planeY(y, height);
 }
 
 function median(values: Float64Array): number {
@@ -55,19 +62,34 @@ function solve3(m: number[], r: number[]): [number, number, number] | null {
   return [det(column(0)) / d, det(column(1)) / d, det(column(2)) / d];
 }
 
-export function fitBackground(image: GreyImage): BackgroundPlane {
+/**
+ * Fits the background plane to the image's border ring, or, when `paper` is
+ * given, to the pixels it marks (non-zero).
+ */
+export function fitBackground(image: GreyImage, paper?: Uint8Array): BackgroundPlane {
   const { data, width, height } = image;
   const ring = Math.max(1, Math.round(Math.min(width, height) * BORDER_RING_FRACTION));
+  const inner = Math.max(0, width - 2 * ring) * Math.max(0, height - 2 * ring);
+  const candidates = paper ? paper.reduce((n, v) => n + (v ? 1 : 0), 0) : width * height - inner;
+  const stride = Math.max(1, Math.ceil(candidates / MAX_SAMPLES));
   const xs: number[] = [];
   const ys: number[] = [];
   const zs: number[] = [];
+  let seen = 0;
+  const sample = (x: number, y: number) => {
+    if (seen++ % stride !== 0) return;
+    xs.push(planeX(x, width));
+    ys.push(planeY(y, height));
+    zs.push(data[y * width + x]!);
+  };
   for (let y = 0; y < height; y++) {
-    const inBand = y < ring || y >= height - ring;
-    for (let x = 0; x < width; x++) {
-      if (!inBand && x >= ring && x < width - ring) continue;
-      xs.push(planeX(x, width));
-      ys.push(planeY(y, height));
-      zs.push(data[y * width + x]!);
+    if (paper) {
+      for (let x = 0; x < width; x++) if (paper[y * width + x]) sample(x, y);
+    } else if (y < ring || y >= height - ring) {
+      for (let x = 0; x < width; x++) sample(x, y);
+    } else {
+      for (let x = 0; x < Math.min(ring, width); x++) sample(x, y);
+      for (let x = Math.max(ring, width - ring); x < width; x++) sample(x, y);
     }
   }
   const n = zs.length;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ImageError } from './errors.ts';
-import { boxBlur3, labelComponents, locateInk, otsuThreshold } from './ink.ts';
+import { boxBlur3, labelComponents, locateDigit, locateInk, otsuThreshold } from './ink.ts';
 import type { GreyImage } from './decode.ts';
 
 function canvas(width: number, height: number, background: number): GreyImage & { data: Uint8Array } {
@@ -126,5 +126,45 @@ describe('locateInk', () => {
     }
     expect(thrown).toBeInstanceOf(ImageError);
     expect((thrown as ImageError).code).toBe('IMAGE_BLANK');
+  });
+});
+
+describe('locateDigit', () => {
+  it('finds the digit on a sheet of paper lying on a dark desk, not the sheet', () => {
+    const image = canvas(300, 240, 50);
+    fillRect(image, 60, 40, 180, 160, 225); // the sheet
+    fillRect(image, 140, 80, 10, 80, 30); // the digit on it
+    const sheet = locateInk(image, 32);
+    expect(sheet.polarity).toBe('light-on-dark');
+    const digit = locateDigit(image, 32);
+    expect(digit.polarity).toBe('dark-on-light');
+    expect(digit.box).toEqual({ left: 140, top: 80, width: 10, height: 80 });
+  });
+
+  it('does not mistake a bold light digit with a small loop for a sheet', () => {
+    const image = canvas(200, 200, 0);
+    fillRect(image, 50, 25, 100, 150, 250);
+    fillRect(image, 95, 50, 10, 10, 0); // a small loop
+    expect(locateDigit(image, 32)).toEqual(locateInk(image, 32));
+    const solid = canvas(200, 200, 0);
+    fillRect(solid, 50, 25, 100, 150, 250);
+    expect(locateDigit(solid, 32)).toEqual(locateInk(solid, 32));
+  });
+
+  it('does not mistake a bold light 0 for a sheet with its hole written on it', () => {
+    const image = canvas(120, 120, 0);
+    for (let y = 0; y < 120; y++) {
+      for (let x = 0; x < 120; x++) {
+        const r = Math.hypot((x - 60) / 40, (y - 60) / 55);
+        if (r <= 1 && r >= 0.45) image.data[y * 120 + x] = 255;
+      }
+    }
+    expect(locateDigit(image, 32)).toEqual(locateInk(image, 32));
+  });
+
+  it('leaves an ordinary digit alone', () => {
+    const image = canvas(100, 80, 230);
+    fillRect(image, 30, 20, 10, 40, 20);
+    expect(locateDigit(image, 32)).toEqual(locateInk(image, 32));
   });
 });

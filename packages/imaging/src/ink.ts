@@ -5,8 +5,9 @@
  * Pure functions on pixel arrays; no sharp, no tfjs.
  */
 import { ImageError } from './errors.ts';
-import { fitBackground, planeX, planeY, type BackgroundPlane } from './background.ts';
+import { backgroundAt, fitBackground, planeX, planeY, type BackgroundPlane } from './background.ts';
 import type { GreyImage } from './decode.ts';
+import { strokeWidth } from './stroke.ts';
 
 export type Polarity = 'dark-on-light' | 'light-on-dark';
 
@@ -48,6 +49,32 @@ const MIN_INK_EXTENT_FRACTION = 0.02;
 const EDGE_MARGIN = 2;
 /** Ink strength at this percentile of the stroke pixels becomes full ink (255), so faint pencil reaches 1.0. */
 const FULL_INK_PERCENTILE = 0.9;
+/** Ink at least this strong counts as solid (for the fill of a found shape). */
+const SOLID_INK = 128;
+/**
+ * Light "ink" is a sheet of paper photographed on a darker surface, not a
+ * bold light digit, only when all of these hold:
+ * - its box covers at least SHEET_MIN_AREA_FRACTION of the image;
+ * - its silhouette (the shape with its holes filled) is a rectangle, tilted
+ *   or not: it fills SHEET_MIN_RECTANGULARITY of the smallest rotated
+ *   rectangle around it (an ellipse fills 0.79);
+ * - it is solid over SHEET_MIN_SOLID of its silhouette (the writing is small);
+ * - what is written on it spans at least SHEET_MIN_DIGIT_FRACTION of the
+ *   sheet's longer side, and is drawn in strokes (stroke width at most
+ *   SHEET_MAX_STROKE_RATIO of its longer side), not the blob-shaped holes
+ *   of a bold 0, 6, 8 or 9.
+ */
+const SHEET_MIN_AREA_FRACTION = 0.25;
+const SHEET_MIN_RECTANGULARITY = 0.9;
+const SHEET_MIN_SOLID = 0.85;
+const SHEET_MIN_DIGIT_FRACTION = 0.15;
+const SHEET_MAX_STROKE_RATIO = 0.2;
+/** Rotations tried for the smallest enclosing rectangle, in whole degrees (0-89 covers every rectangle). */
+const RIGHT_ANGLE_DEGREES = 90;
+/** Boundary points used for that rectangle, at most. */
+const MAX_HULL_POINTS = 4096;
+/** Pixels this close to the surface around a sheet are not searched for the digit (shadowed, blurred sheet edge). */
+const SHEET_EDGE = 2;
 
 function histogramPercentile(histogram: Uint32Array, count: number, fraction: number): number {
   const rank = Math.min(count - 1, Math.floor(fraction * count));
@@ -261,4 +288,150 @@ export function locateInk(image: GreyImage, minInkContrast: number): LocatedInk 
     }
   }
   return { polarity, background: Math.round(background.level), box, ink };
+}
+
+/** Pixels of a found shape's box that lie outside it: reached from the box edge without crossing solid ink. */
+function outsideOf(found: LocatedInk): Uint8Array {
+  const { ink } = found;
+  const { width, height } = found.box;
+  const outside = new Uint8Array(width * height);
+  const stack: number[] = [];
+  const visit = (x: number, y: number) => {
+    const i = y * width + x;
+    if (outside[i] || ink[i]! >= SOLID_INK) return;
+    outside[i] = 1;
+    stack.push(i);
+  };
+  for (let x = 0; x < width; x++) {
+    visit(x, 0);
+    visit(x, height - 1);
+  }
+  for (let y = 0; y < height; y++) {
+    visit(0, y);
+    visit(width - 1, y);
+  }
+  while (stack.length > 0) {
+    const i = stack.pop()!;
+    const x = i % width;
+    const y = (i - x) / width;
+    if (x > 0) visit(x - 1, y);
+    if (x < width - 1) visit(x + 1, y);
+    if (y > 0) visit(x, y - 1);
+    if (y < height - 1) visit(x, y + 1);
+  }
+  return outside;
+}
+
+/**
+ * A sheet of paper on a darker surface: light "ink" covering a large part of
+ * the image, whose silhouette (the shape with its holes filled) is mostly
+ * solid, the holes (whatever is written on it) being a small part.
+ */
+function looksLikeSheet(found: LocatedInk, image: GreyImage, outside: Uint8Array): boolean {
+  if (found.polarity !== 'light-on-dark') return false;
+  const { width, height } = found.box;
+  if (width * height < SHEET_MIN_AREA_FRACTION * image.width * image.height) return false;
+  let inside = 0;
+  let solid = 0;
+  const boundary: number[] = [];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (outside[i]) continue;
+      inside++;
+      if (found.ink[i]! >= SOLID_INK) solid++;
+      const edge = x === 0 || y === 0 || x === width - 1 || y === height - 1 || outside[i - 1] || outside[i + 1] || outside[i - width] || outside[i + width];
+      if (edge) boundary.push(x, y);
+    }
+  }
+  if (solid < SHEET_MIN_SOLID * inside) return false;
+  return inside >= SHEET_MIN_RECTANGULARITY * smallestRotatedRectangle(boundary);
+}
+
+/** Area of the smallest rectangle, at any whole-degree rotation, holding the points (x, y pairs) as pixels. */
+function smallestRotatedRectangle(points: number[]): number {
+  const count = points.length / 2;
+  const step = Math.max(1, Math.ceil(count / MAX_HULL_POINTS));
+  let best = Infinity;
+  for (let degrees = 0; degrees < RIGHT_ANGLE_DEGREES; degrees++) {
+    const angle = (degrees * Math.PI) / 180;
+    const cos = Math.cos(angle);
+    const sin = Math.sin(angle);
+    let minU = Infinity;
+    let maxU = -Infinity;
+    let minV = Infinity;
+    let maxV = -Infinity;
+    for (let p = 0; p < count; p += step) {
+      const x = points[2 * p]!;
+      const y = points[2 * p + 1]!;
+      const u = x * cos + y * sin;
+      const v = y * cos - x * sin;
+      minU = Math.min(minU, u);
+      maxU = Math.max(maxU, u);
+      minV = Math.min(minV, v);
+      maxV = Math.max(maxV, v);
+    }
+    best = Math.min(best, (maxU - minU + 1) * (maxV - minV + 1));
+  }
+  return best;
+}
+
+/**
+ * The sheet alone: its box cut out of the image, with the surface around it
+ * (and SHEET_EDGE pixels of the sheet's blurred, shadowed edge) painted over
+ * with the paper's own background plane, fitted on the sheet.
+ */
+function sheetOnly(found: LocatedInk, image: GreyImage, outside: Uint8Array): GreyImage {
+  const { box } = found;
+  const { width, height } = box;
+  const data = new Uint8Array(width * height);
+  const paper = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      data[y * width + x] = image.data[(box.top + y) * image.width + box.left + x]!;
+      let nearOutside = false;
+      for (let dy = -SHEET_EDGE; dy <= SHEET_EDGE && !nearOutside; dy++) {
+        const yy = y + dy;
+        if (yy < 0 || yy >= height) continue;
+        for (let dx = -SHEET_EDGE; dx <= SHEET_EDGE && !nearOutside; dx++) {
+          const xx = x + dx;
+          nearOutside = xx >= 0 && xx < width && outside[yy * width + xx] === 1;
+        }
+      }
+      paper[y * width + x] = nearOutside ? 0 : 1;
+    }
+  }
+  const sheet = { data, width, height };
+  const plane = fitBackground(sheet, paper);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (!paper[i]) data[i] = Math.min(MAX_GREY, Math.max(0, Math.round(backgroundAt(plane, x, y, width, height))));
+    }
+  }
+  return sheet;
+}
+
+/**
+ * locateInk, but when what it finds is a whole sheet of paper lying on a
+ * darker surface (a phone photo of a page on a desk), the digit written on
+ * that sheet. When the sheet holds no stroke-drawn, digit-sized writing, the
+ * first finding stands.
+ */
+export function locateDigit(image: GreyImage, minInkContrast: number): LocatedInk {
+  const found = locateInk(image, minInkContrast);
+  if (found.polarity !== 'light-on-dark') return found;
+  const outside = outsideOf(found);
+  if (!looksLikeSheet(found, image, outside)) return found;
+  let onSheet: LocatedInk;
+  try {
+    onSheet = locateInk(sheetOnly(found, image, outside), minInkContrast);
+  } catch (error) {
+    if (error instanceof ImageError && error.code === 'IMAGE_BLANK') return found;
+    throw error;
+  }
+  const digitSide = Math.max(onSheet.box.width, onSheet.box.height);
+  if (digitSide < SHEET_MIN_DIGIT_FRACTION * Math.max(found.box.width, found.box.height)) return found;
+  if (strokeWidth({ ink: onSheet.ink, width: onSheet.box.width, height: onSheet.box.height }) > SHEET_MAX_STROKE_RATIO * digitSide) return found;
+  return { ...onSheet, box: { ...onSheet.box, left: onSheet.box.left + found.box.left, top: onSheet.box.top + found.box.top } };
 }

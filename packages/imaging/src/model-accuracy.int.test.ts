@@ -121,6 +121,7 @@ describe.skipIf(!modelDir)(title, () => {
     ['light-on-dark JPEG, off-centre', { format: 'jpeg', polarity: 'light-on-dark', width: 500, height: 400, offsetX: 120, offsetY: -60, digitHeight: 200 }],
     ['1000x800 photo-like JPEG', { format: 'jpeg', photo: true, width: 1000, height: 800, offsetX: -180, offsetY: 90, digitHeight: 360 }],
     ['PNG with alpha, rotated by EXIF', { alpha: true, exifOrientation: 6, width: 320, height: 240 }],
+    ['sheet of paper on a desk, tilted', { format: 'jpeg', width: 1000, height: 800, sheet: { width: 520, height: 460, angle: -9 }, digitHeight: 240 }],
     ['thin ballpoint line, photographed large', { format: 'jpeg', photo: true, width: 1000, height: 800, digitHeight: 650, strokeFraction: 0.025 }],
   ];
 

@@ -65,6 +65,11 @@ const SCENARIOS: Scenario[] = [
     polarity: 'dark-on-light',
   },
   {
+    name: 'photo of a tilted sheet of paper on a dark desk',
+    render: { digit: 7, format: 'jpeg', width: 1000, height: 800, sheet: { width: 560, height: 480, angle: 12 }, digitHeight: 260 },
+    polarity: 'dark-on-light',
+  },
+  {
     name: 'large light-on-dark JPEG',
     render: { digit: 9, format: 'jpeg', polarity: 'light-on-dark', width: 1000, height: 800, offsetX: 250, digitHeight: 300 },
     polarity: 'light-on-dark',

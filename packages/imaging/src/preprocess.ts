@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { ImageError } from './errors.ts';
 import { decodeWorkingImage, readImageHeader, type GreyImage, type ImageFormat } from './decode.ts';
 import { centreInFrame, digitBoxSize } from './frame.ts';
-import { locateInk, type Box, type Polarity } from './ink.ts';
+import { locateDigit, type Box, type Polarity } from './ink.ts';
 import { resolvePreprocessOptions, type PreprocessOptions } from './options.ts';
 import { normaliseStrokeWidth, type InkImage } from './stroke.ts';
 
@@ -58,7 +58,7 @@ export async function preprocessDigitImage(bytes: Uint8Array, options?: Partial<
   const resolved = resolvePreprocessOptions(options);
   const header = await readImageHeader(bytes, resolved);
   const working = await decodeWorkingImage(bytes, resolved);
-  const located = locateInk(working, resolved.minInkContrast);
+  const located = locateDigit(working, resolved.minInkContrast);
   const crop = normaliseStrokeWidth({ ink: located.ink, width: located.box.width, height: located.box.height });
   const digit = await resizeToDigitBox(crop);
   return {

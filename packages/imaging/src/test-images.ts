@@ -53,6 +53,12 @@ export interface RenderDigitOptions {
   exifOrientation?: number;
   /** Uneven grey paper with seeded noise and blue-black ink, like a phone photo. Default false. */
   photo?: boolean;
+  /**
+   * A sheet of this size (photo-like paper with the digit centred on it),
+   * tilted by `angle` degrees and lying in the middle of a dark desk that
+   * fills the canvas. Implies `photo`. Default none.
+   */
+  sheet?: { width: number; height: number; angle?: number };
   /** Draw the background only (a blank page for IMAGE_BLANK tests). Default false. */
   blank?: boolean;
   /** Seed of the photo noise. Default 1. */
@@ -69,6 +75,7 @@ const PHOTO_INK = '#22233a';
 const PHOTO_PAPER_BRIGHT = 228;
 const PHOTO_PAPER_SHADOW = 110;
 const PHOTO_NOISE_AMPLITUDE = 14;
+const DESK = '#3b3129';
 const RGB = 3;
 
 type Geometry = Required<Pick<RenderDigitOptions, 'digit' | 'width' | 'height' | 'digitHeight' | 'strokeFraction' | 'offsetX' | 'offsetY' | 'blank'>>;
@@ -155,6 +162,24 @@ function encode(image: Sharp, format: ImageFormat, quality: number): Sharp {
   }
 }
 
+/** The whole canvas: a desk with a tilted sheet bearing the digit. */
+async function sheetOnDesk(options: RenderDigitOptions & { sheet: NonNullable<RenderDigitOptions['sheet']> }): Promise<Sharp> {
+  const { sheet, ...rest } = options;
+  const paper = await renderDigitImage({ ...rest, width: sheet.width, height: sheet.height, format: 'png', photo: true, exifOrientation: undefined });
+  const tilted = await sharp(paper)
+    .rotate(sheet.angle ?? 0, { background: DESK })
+    .toBuffer({ resolveWithObject: true });
+  const width = options.width ?? 280;
+  const height = options.height ?? 280;
+  return sharp({ create: { width, height, channels: 3, background: DESK } }).composite([
+    {
+      input: tilted.data,
+      left: Math.round((width - tilted.info.width) / 2),
+      top: Math.round((height - tilted.info.height) / 2),
+    },
+  ]);
+}
+
 /** A digit drawn as an image file, for tests. */
 export async function renderDigitImage(options: RenderDigitOptions): Promise<Buffer> {
   const width = options.width ?? 280;
@@ -173,7 +198,9 @@ export async function renderDigitImage(options: RenderDigitOptions): Promise<Buf
     blank: options.blank ?? false,
   };
   let image: Sharp;
-  if (options.photo) {
+  if (options.sheet) {
+    image = await sheetOnDesk({ ...options, sheet: options.sheet });
+  } else if (options.photo) {
     const strokes = digitSvg(geometry, PHOTO_INK, null);
     image = sharp(photoPaper(width, height, options.seed ?? 1), { raw: { width, height, channels: RGB } }).composite([
       { input: strokes },

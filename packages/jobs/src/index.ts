@@ -3,3 +3,4 @@ export * from './queues.ts';
 export * from './cancel-requests.ts';
 export * from './job-waiter.ts';
 export * from './inference-jobs.ts';
+export * from './training-jobs.ts';

@@ -5,6 +5,7 @@
 import express, { Router } from 'express';
 import { AppError, TERMINAL_STATUSES, listJobsQuerySchema, type JobList, type JobView } from '@digitq/contracts';
 import type { InferenceJobs } from '@digitq/jobs';
+import { WebhookHostUnresolvedError, WebhookUrlRefusedError, type WebhookUrlGuard } from '@digitq/webhooks';
 import { untilAborted } from '../http/abort.ts';
 import { markWaitApplied, preferredWaitS } from '../http/prefer.ts';
 import { parseOrThrow } from '../http/validate.ts';
@@ -18,6 +19,8 @@ import { jobPath } from './paths.ts';
 export interface JobsRouteDeps {
   jobs: InferenceJobs;
   preprocess: PreprocessImages;
+  /** Refuses webhook URLs that point into private networks or do not resolve. */
+  webhookGuard: WebhookUrlGuard;
   maxImageBytes: number;
   maxImagesPerJob: number;
   /** Aborted at shutdown: requests waiting on `Prefer: wait` answer at once with the job as it is. */
@@ -42,6 +45,18 @@ function isTerminal(view: JobView): boolean {
 
 function jobNotFound(id: string): AppError {
   return new AppError('JOB_NOT_FOUND', `no job ${id}`);
+}
+
+/** Throws 422 WEBHOOK_URL_REFUSED for a webhook URL no worker would deliver to. */
+export async function checkWebhookUrl(guard: WebhookUrlGuard, url: string): Promise<void> {
+  try {
+    await guard.resolve(url);
+  } catch (error) {
+    if (error instanceof WebhookUrlRefusedError || error instanceof WebhookHostUnresolvedError) {
+      throw new AppError('WEBHOOK_URL_REFUSED', error.message, {}, { cause: error });
+    }
+    throw error;
+  }
 }
 
 export function jobsRouter(deps: JobsRouteDeps): Router {
@@ -76,6 +91,7 @@ export function jobsRouter(deps: JobsRouteDeps): Router {
     const request = req.is('multipart/form-data')
       ? readMultipartJobRequest(uploadedFiles(req, FILE_FIELDS), req.body, deps.maxImagesPerJob)
       : readJsonJobRequest(req.body, deps.maxImagesPerJob);
+    if (request.webhook) await checkWebhookUrl(deps.webhookGuard, request.webhook.url);
     const images = await preprocessAll(request.images, deps.preprocess);
     const owner = ownerOf(res);
     const submitted = await deps.jobs.submit({ images, model: request.model, owner, webhook: request.webhook, priority: request.priority });

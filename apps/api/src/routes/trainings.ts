@@ -1,0 +1,52 @@
+/**
+ * /v1/trainings: start, read and cancel training jobs. The training runs on a
+ * worker started with `--queues training`.
+ */
+import express, { Router } from 'express';
+import { AppError, trainingRequestSchema } from '@digitq/contracts';
+import type { TrainingJobs } from '@digitq/jobs';
+import { parseOrThrow } from '../http/validate.ts';
+import { ownerOf } from '../middleware/owner.ts';
+
+export interface TrainingsRouteDeps {
+  trainings: TrainingJobs;
+  /** Vets a webhook URL at submit (SSRF guard); absent in tests that do not need it. */
+  checkWebhookUrl?: (url: string) => Promise<void>;
+}
+
+const TRAINING_BODY_LIMIT = '16kb';
+
+export function trainingPath(id: string): string {
+  return `/v1/trainings/${encodeURIComponent(id)}`;
+}
+
+function notFound(id: string): AppError {
+  return new AppError('JOB_NOT_FOUND', `no training ${id}`);
+}
+
+export function trainingsRouter(deps: TrainingsRouteDeps): Router {
+  const router = Router();
+
+  router.post('/v1/trainings', express.json({ limit: TRAINING_BODY_LIMIT }), async (req, res) => {
+    if (!req.is('application/json')) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'POST /v1/trainings takes a JSON body (Content-Type: application/json)');
+    const request = parseOrThrow(trainingRequestSchema, req.body ?? {}, 'training request');
+    if (request.webhook) await deps.checkWebhookUrl?.(request.webhook);
+    const webhook = request.webhook ? { url: request.webhook, events: request.webhook_events_filter ?? ['training.completed' as const] } : null;
+    const view = await deps.trainings.submit(request, ownerOf(res), webhook);
+    res.status(202).location(trainingPath(view.id)).json(view);
+  });
+
+  router.get('/v1/trainings/:id', async (req, res) => {
+    const view = await deps.trainings.get(req.params.id, ownerOf(res));
+    if (!view) throw notFound(req.params.id);
+    res.json(view);
+  });
+
+  router.post('/v1/trainings/:id/cancel', async (req, res) => {
+    const view = await deps.trainings.cancel(req.params.id, ownerOf(res));
+    if (!view) throw notFound(req.params.id);
+    res.json(view);
+  });
+
+  return router;
+}

@@ -1,0 +1,27 @@
+/** What every queue consumer of a worker process shares. */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '@digitq/config';
+import type { ModelRegistry } from '@digitq/registry';
+import type { WorkerMetrics } from '../metrics.ts';
+
+export interface ConsumerContext {
+  config: Config;
+  log: Logger;
+  connection: Redis;
+  registry: ModelRegistry;
+  metrics: WorkerMetrics;
+  workerId: string;
+  backendLabel: string;
+  /** Jobs a consumer takes at once (inference: micro-batch candidates). */
+  concurrency: number;
+}
+
+/** A running consumer: `close` stops taking jobs and waits for those in flight. */
+export interface Consumer {
+  queue: string;
+  ready(): Promise<void>;
+  close(): Promise<void>;
+  /** Model versions this consumer serves now, for heartbeats. */
+  models?(): string[];
+}

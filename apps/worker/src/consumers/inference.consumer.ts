@@ -1,0 +1,100 @@
+/**
+ * The `inference` queue: one BullMQ Worker whose concurrency lets enough jobs
+ * in to fill a micro-batch, a batcher per model version, and the model store
+ * that hot-swaps the active version.
+ */
+import { Worker, type Job } from 'bullmq';
+import { QUEUE_NAMES } from '@digitq/contracts';
+import { CancelRequests, createQueue } from '@digitq/jobs';
+import { predictDigits, type DigitPrediction } from '@digitq/model';
+import { emitJobWebhooks } from '@digitq/webhooks';
+import { MicroBatcher } from '../micro-batcher.ts';
+import { ModelStore } from '../model-store.ts';
+import { createInferenceProcessor } from '../processors/inference.processor.ts';
+import type { Consumer, ConsumerContext } from './context.ts';
+
+export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Consumer> {
+  const { config, log, metrics, connection } = ctx;
+  const queue = QUEUE_NAMES.inference;
+  const models = new ModelStore({ modelsDir: config.MODELS_DIR, defaultModel: config.DEFAULT_MODEL, registry: ctx.registry, log, pollMs: config.MODEL_POLL_MS });
+  await models.start();
+
+  const batchers = new Map<string, MicroBatcher<Float32Array, DigitPrediction>>();
+  const batcherFor = (key: string, run: (items: Float32Array[]) => Promise<DigitPrediction[]>) => {
+    let batcher = batchers.get(key);
+    if (!batcher) {
+      batcher = new MicroBatcher({
+        maxSize: config.BATCH_MAX_SIZE,
+        maxDelayMs: config.BATCH_MAX_DELAY_MS,
+        run: async (items) => {
+          const end = metrics.batchSeconds.startTimer();
+          try {
+            return await run(items);
+          } finally {
+            end();
+          }
+        },
+        onBatch: (size) => metrics.batchSize.observe(size),
+      });
+      batchers.set(key, batcher);
+    }
+    return batcher;
+  };
+
+  const cancelRequests = new CancelRequests(connection, config.QUEUE_PREFIX, queue, config.JOB_RESULT_TTL_S);
+  const processor = createInferenceProcessor({
+    cancelRequests,
+    workerId: ctx.workerId,
+    log,
+    onJobStart: (job: Job) => metrics.jobWaitSeconds.observe({ queue }, Math.max(0, Date.now() - job.timestamp) / 1000),
+    classify: async (ref, images) => {
+      const loaded = await models.get(ref);
+      const { results, batchSize } = await batcherFor(loaded.key, (items) => predictDigits(loaded.model, items)).submit(images);
+      return { predictions: results, model: { name: loaded.name, version: loaded.version }, batchSize };
+    },
+  });
+
+  const worker = new Worker(queue, processor, {
+    connection: connection.duplicate(),
+    prefix: config.QUEUE_PREFIX,
+    concurrency: ctx.concurrency,
+    lockDuration: config.WORKER_LOCK_MS,
+    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+    name: ctx.workerId,
+  });
+  worker.on('completed', (job) => {
+    metrics.jobs.inc({ queue, outcome: 'succeeded' });
+    if (job.processedOn && job.finishedOn) metrics.jobSeconds.observe({ queue, outcome: 'succeeded' }, (job.finishedOn - job.processedOn) / 1000);
+    log.debug({ job: job.id, batch: job.returnvalue?.batch_images }, 'job succeeded');
+  });
+  worker.on('failed', (job, error) => {
+    metrics.jobs.inc({ queue, outcome: 'failed' });
+    log.warn({ job: job?.id, attempts: job?.attemptsMade, err: error }, 'job failed');
+  });
+  worker.on('stalled', (jobId) => log.warn({ job: jobId }, 'job stalled (its worker stopped renewing the lock); it will be retried'));
+  worker.on('error', (error) => log.error({ err: error }, 'inference worker error'));
+
+  // Producer side of webhooks: the worker that finishes a job enqueues its events; see emitJobWebhooks for why here.
+  const webhookQueue = createQueue(QUEUE_NAMES.webhooks, connection, config.QUEUE_PREFIX, { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT });
+  webhookQueue.on('error', (error) => log.warn({ err: error }, 'webhook queue error'));
+  emitJobWebhooks(worker, {
+    queue: webhookQueue,
+    redis: connection,
+    retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS,
+    cancelRequests,
+    defaultModel: config.DEFAULT_MODEL,
+    log,
+  });
+
+  return {
+    queue,
+    ready: () => worker.waitUntilReady().then(() => undefined),
+    models: () => models.servingKeys(),
+    async close() {
+      // close() stops fetching and waits for active jobs, whose batches flush on their timer.
+      await Promise.all([worker.close(), ...[...batchers.values()].map((b) => b.drain())]);
+      await webhookQueue.close();
+      await models.dispose();
+    },
+  };
+}

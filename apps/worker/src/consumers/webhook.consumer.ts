@@ -1,0 +1,38 @@
+/**
+ * The `webhooks` queue: deliveries wait on other people's servers, so they
+ * run in a Worker of their own and never hold up inference.
+ */
+import { Worker } from 'bullmq';
+import { QUEUE_NAMES } from '@digitq/contracts';
+import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard, webhookBackoffStrategy } from '@digitq/webhooks';
+import { createWebhookProcessor } from '../processors/webhook.processor.ts';
+import type { Consumer, ConsumerContext } from './context.ts';
+
+export function startWebhookConsumer(ctx: ConsumerContext): Consumer {
+  const { config, log, connection } = ctx;
+  const worker = new Worker(
+    QUEUE_NAMES.webhooks,
+    createWebhookProcessor({
+      guard: new WebhookUrlGuard({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE }),
+      secrets: new WebhookSecrets(connection, config.QUEUE_PREFIX, config.WEBHOOK_SECRET),
+      deliveries: new WebhookDeliveryLog(connection, config.QUEUE_PREFIX, config.JOB_RESULT_TTL_S),
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      log,
+    }),
+    {
+      connection: connection.duplicate(),
+      prefix: config.QUEUE_PREFIX,
+      concurrency: config.WEBHOOK_CONCURRENCY,
+      name: ctx.workerId,
+      settings: {
+        backoffStrategy: webhookBackoffStrategy({ retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS, retryAfterMaxMs: config.WEBHOOK_RETRY_AFTER_MAX_MS }),
+      },
+    },
+  );
+  worker.on('error', (error) => log.error({ err: error }, 'webhook worker error'));
+  return {
+    queue: QUEUE_NAMES.webhooks,
+    ready: () => worker.waitUntilReady().then(() => undefined),
+    close: () => worker.close(),
+  };
+}

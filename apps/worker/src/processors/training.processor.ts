@@ -1,0 +1,211 @@
+/**
+ * Processes `train-model` jobs: loads the dataset, trains with per-epoch
+ * checkpoints (a retry after the worker died resumes from the last one),
+ * reports progress through BullMQ, stops at the next batch when canceled,
+ * and on success writes the model folder atomically, registers it, and
+ * promotes it when configured and not worse than the active version.
+ */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import {
+  JOB_CANCELED,
+  formatFailedReason,
+  trainingJobDataSchema,
+  type TrainingJobData,
+  type TrainingJobProgress,
+  type TrainingResult,
+} from '@digitq/contracts';
+import { DatasetError, loadMnist, loadTrainingDataset, parseDatasetSpec, sliceDataset } from '@digitq/datasets';
+import type { CancelRequests } from '@digitq/jobs';
+import {
+  AUGMENT_PRESETS,
+  DEFAULT_TRAIN_OPTIONS,
+  TrainingCanceledError,
+  checkpointPath,
+  evaluateModel,
+  trainModel,
+  writeModelFolder,
+  type EpochRecord,
+} from '@digitq/model';
+import type { ModelRegistry } from '@digitq/registry';
+
+/** At most one progress write (and webhook) per job per this interval. */
+export const PROGRESS_INTERVAL_MS = 500;
+const CANCEL_POLL_MS = 1000;
+
+export interface TrainingProcessorDeps {
+  dataDir: string;
+  trainingDataRoot: string;
+  runsDir: string;
+  modelsDir: string;
+  autoPromote: boolean;
+  registry: ModelRegistry;
+  cancelRequests: CancelRequests;
+  decodeImage: (bytes: Uint8Array) => Promise<Float32Array>;
+  backendLabel: string;
+  workerId: string;
+  log: Logger;
+  /** Throttled progress and the final outcome, for webhooks. */
+  onProgress?: (job: Job<TrainingJobData>, progress: TrainingJobProgress) => void;
+}
+
+function insideRoot(root: string, path: string): boolean {
+  const rel = relative(resolve(root), resolve(path));
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+export function createTrainingProcessor(deps: TrainingProcessorDeps) {
+  return async function processTraining(job: Job<TrainingJobData, TrainingResult>, _token?: string, signal?: AbortSignal): Promise<TrainingResult> {
+    const parsed = trainingJobDataSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(formatFailedReason('BAD_INPUT', `training request is invalid: ${parsed.error.issues[0]?.message}`));
+    const request = parsed.data;
+    const canceled = () => new UnrecoverableError(formatFailedReason(JOB_CANCELED, 'canceled at client request'));
+    if (await deps.cancelRequests.requestedAt(job.id!)) throw canceled();
+
+    const spec = parseDatasetSpec(request.dataset);
+    if (spec.kind !== 'mnist' && !insideRoot(deps.trainingDataRoot, spec.dir)) {
+      throw new UnrecoverableError(formatFailedReason('BAD_INPUT', `dataset folder ${spec.dir} is outside TRAINING_DATA_ROOT (${deps.trainingDataRoot})`));
+    }
+    let data;
+    try {
+      data = await loadTrainingDataset(spec, { dataDir: deps.dataDir, decode: deps.decodeImage });
+    } catch (error) {
+      if (error instanceof DatasetError) throw new UnrecoverableError(formatFailedReason('BAD_INPUT', error.message));
+      throw error;
+    }
+    const train = request.limit ? sliceDataset(data.train, 0, request.limit) : data.train;
+    const test = data.test ?? (await loadMnist(deps.dataDir, 'test'));
+
+    const options = {
+      ...DEFAULT_TRAIN_OPTIONS,
+      architecture: request.architecture,
+      epochs: request.epochs,
+      batchSize: request.batch_size,
+      learningRate: request.learning_rate,
+      augment: request.augment === 'none' ? null : AUGMENT_PRESETS[request.augment],
+      validationSplit: request.validation_split,
+      seed: request.seed,
+    };
+    const runDir = join(deps.runsDir, job.id!);
+    const resume = existsSync(join(checkpointPath(runDir), 'state.json'));
+
+    const abort = new AbortController();
+    signal?.addEventListener('abort', () => abort.abort());
+    const cancelPoll = setInterval(() => {
+      deps.cancelRequests.requestedAt(job.id!).then(
+        (at) => at && abort.abort(),
+        (error: unknown) => deps.log.warn({ err: error, job: job.id }, 'could not check for a cancel request'),
+      );
+    }, CANCEL_POLL_MS);
+
+    const history: EpochRecord[] = [];
+    let lastProgressAt = 0;
+    const report = (progress: TrainingJobProgress['progress'], force = false) => {
+      const now = Date.now();
+      if (!force && now - lastProgressAt < PROGRESS_INTERVAL_MS) return;
+      lastProgressAt = now;
+      const payload: TrainingJobProgress = { progress, history: [...history] };
+      job.updateProgress(payload).catch((error: unknown) => deps.log.warn({ err: error, job: job.id }, 'could not record training progress'));
+      deps.onProgress?.(job, payload);
+    };
+
+    deps.log.info({ job: job.id, dataset: request.dataset, train: train.count, epochs: options.epochs, resume }, 'training started');
+    let result;
+    try {
+      result = await trainModel(train, options, {
+        checkpointDir: runDir,
+        resume,
+        testSet: test,
+        signal: abort.signal,
+        onBatch: (p) =>
+          report({
+            epoch: p.epoch,
+            epochs: p.epochs,
+            batch: p.batch,
+            batches: p.batches,
+            loss: p.loss,
+            accuracy: p.accuracy,
+            val_loss: history.at(-1)?.val_loss ?? null,
+            val_accuracy: history.at(-1)?.val_accuracy ?? null,
+            images_per_s: Math.round(p.imagesPerSecond),
+            eta_s: Math.round(p.etaSeconds),
+          }),
+        onEpoch: (record) => {
+          history.push(record);
+          report(
+            {
+              epoch: record.epoch,
+              epochs: options.epochs,
+              batch: 0,
+              batches: 0,
+              loss: record.loss,
+              accuracy: record.accuracy,
+              val_loss: record.val_loss,
+              val_accuracy: record.val_accuracy,
+              images_per_s: Math.round(record.images_per_s),
+              eta_s: null,
+            },
+            true,
+          );
+        },
+      });
+    } catch (error) {
+      if (error instanceof TrainingCanceledError) {
+        // Nothing half-written is kept: the checkpoints go, and no model folder was started.
+        await rm(runDir, { recursive: true, force: true });
+        throw canceled();
+      }
+      throw error;
+    } finally {
+      clearInterval(cancelPoll);
+    }
+
+    try {
+      const evaluation = await evaluateModel(result.model, test);
+      const name = request.model_name;
+      const version = await deps.registry.allocateVersion(name);
+      const validationCount = Math.round(train.count * options.validationSplit);
+      const written = await writeModelFolder({
+        modelsDir: deps.modelsDir,
+        name,
+        version,
+        model: result.model,
+        history: result.history,
+        metadata: {
+          architecture: options.architecture,
+          created_at: new Date().toISOString(),
+          dataset: { name: train.name, train_count: train.count - validationCount, validation_count: validationCount },
+          training: {
+            epochs: options.epochs,
+            batch_size: options.batchSize,
+            learning_rate: options.learningRate,
+            augment: options.augment,
+            seed: options.seed,
+            seconds: Math.round(result.seconds),
+            backend: deps.backendLabel,
+            job_id: job.id!,
+          },
+          metrics: { test_accuracy: evaluation.accuracy, test_count: evaluation.count, test_loss: evaluation.loss, val_accuracy: result.history.at(-1)?.val_accuracy ?? null },
+        },
+      });
+      await deps.registry.publishFolder(written.dir);
+      let promoted = false;
+      if (deps.autoPromote) {
+        const active = await deps.registry.activeVersion(name);
+        const activeAccuracy = active ? ((await deps.registry.get(name, active))?.metrics.test_accuracy ?? null) : null;
+        if (activeAccuracy === null || evaluation.accuracy >= activeAccuracy) {
+          await deps.registry.activate(name, version);
+          promoted = true;
+        }
+      }
+      await rm(runDir, { recursive: true, force: true });
+      deps.log.info({ job: job.id, model: `${name}@${version}`, test_accuracy: evaluation.accuracy, promoted }, 'training finished; model registered');
+      return { model: { name, version }, test_accuracy: evaluation.accuracy, history: result.history, promoted, worker: deps.workerId };
+    } finally {
+      result.model.dispose();
+    }
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Training jobs as clients see them: submit, read, cancel. The training
+ * itself runs in a worker started with `--queues training`; progress and
+ * per-epoch history travel as BullMQ job progress.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Job, Queue } from 'bullmq';
+import {
+  AppError,
+  JOB_NAMES,
+  TERMINAL_STATUSES,
+  parseFailedReason,
+  statusFromState,
+  trainingJobProgressSchema,
+  type TrainingJobData,
+  type TrainingRequest,
+  type TrainingResult,
+  type TrainingView,
+  type WebhookRequest,
+} from '@digitq/contracts';
+import type { CancelRequests } from './cancel-requests.ts';
+
+/** A training that dies with its worker is retried (resuming from its last epoch checkpoint on the same machine). */
+export const TRAINING_ATTEMPTS = 2;
+
+type TrainingJob = Job<TrainingJobData, TrainingResult>;
+
+export interface TrainingJobsDeps {
+  queue: Queue;
+  cancelRequests: CancelRequests;
+}
+
+function iso(ms: number | undefined): string | null {
+  return ms ? new Date(ms).toISOString() : null;
+}
+
+export class TrainingJobs {
+  constructor(private readonly deps: TrainingJobsDeps) {}
+
+  async submit(request: TrainingRequest, owner: string, webhook: WebhookRequest | null): Promise<TrainingView> {
+    const { webhook: _url, webhook_events_filter: _events, ...settings } = request;
+    const data: TrainingJobData = { ...settings, owner, webhook, submitted_at: new Date().toISOString() };
+    const job = (await this.deps.queue.add(JOB_NAMES.trainModel, data, {
+      jobId: randomUUID(),
+      attempts: TRAINING_ATTEMPTS,
+      backoff: { type: 'fixed', delay: 1000 },
+    })) as TrainingJob;
+    return this.view(job, 'waiting', null);
+  }
+
+  private async load(id: string, owner: string | null): Promise<TrainingJob | null> {
+    const job = (await this.deps.queue.getJob(id)) as TrainingJob | undefined;
+    if (!job || (owner !== null && job.data.owner !== owner)) return null;
+    return job;
+  }
+
+  async get(id: string, owner: string | null): Promise<TrainingView | null> {
+    const job = await this.load(id, owner);
+    if (!job) return null;
+    const [state, canceledAt] = await Promise.all([job.getState(), this.deps.cancelRequests.requestedAt(id)]);
+    return this.view(job, state, canceledAt);
+  }
+
+  private view(job: TrainingJob, state: string, canceledAt: string | null): TrainingView {
+    let status = statusFromState(state, job.failedReason);
+    if (canceledAt && status === 'queued') status = 'canceled';
+    const progress = trainingJobProgressSchema.safeParse(job.progress);
+    const result = status === 'succeeded' ? job.returnvalue : null;
+    const { owner: _owner, webhook: _webhook, submitted_at: _at, ...request } = job.data;
+    return {
+      id: job.id!,
+      status,
+      created_at: new Date(job.timestamp).toISOString(),
+      started_at: iso(job.processedOn),
+      completed_at: iso(job.finishedOn) ?? (status === 'canceled' ? canceledAt : null),
+      request,
+      progress: progress.success ? progress.data.progress : null,
+      history: result?.history ?? (progress.success ? progress.data.history : []),
+      model: result ? { ...result.model, test_accuracy: result.test_accuracy, promoted: result.promoted } : null,
+      error:
+        status === 'failed' || status === 'canceled'
+          ? job.failedReason
+            ? parseFailedReason(job.failedReason)
+            : { code: 'JOB_CANCELED', message: 'canceled at client request' }
+          : null,
+    };
+  }
+
+  /** Stops a queued training at once, a running one at its next batch; nothing it wrote is kept. */
+  async cancel(id: string, owner: string | null): Promise<TrainingView | null> {
+    const current = await this.get(id, owner);
+    if (!current) return null;
+    if (current.status === 'canceled') return current;
+    if (TERMINAL_STATUSES.includes(current.status)) {
+      throw new AppError('JOB_FINISHED', `training ${id} already ${current.status}; only queued or running trainings can be canceled`);
+    }
+    await this.deps.cancelRequests.request(id);
+    return this.get(id, owner);
+  }
+}
