@@ -52,7 +52,8 @@ function banner(config: Config, redisUrl: string, ownRedis: boolean): string {
     `  submit a job   curl -F image=@digit.png ${base}/v1/jobs`,
     `  classify now   curl -F file=@digit.png ${base}/predict`,
     `  Redis          ${redisUrl}${ownRedis ? ` (started here, data in ${config.REDIS_DATA_DIR})` : ''}`,
-    `  workers        ${config.WORKERS} CPU inference worker(s); add more with: npm run worker -- --device cpu --queues inference`,
+    `  workers        ${config.WORKERS} CPU inference worker(s), ${config.TRAINING_WORKERS} training worker(s); add more with: npm run worker -- --device cpu --queues inference`,
+    `  train a model  curl -H 'content-type: application/json' -d '{"epochs": 2}' ${base}/v1/trainings`,
     '  stop           Ctrl-C',
     '',
   ].join('\n');
@@ -78,7 +79,11 @@ async function main(): Promise<void> {
   const forward = (line: string) => process.stdout.write(line + '\n');
   children.push(startChild({ name: 'api', script: 'apps/api/src/main.ts', args: [], env }, forward));
   for (let i = 0; i < config.WORKERS; i++) {
-    children.push(startChild({ name: `worker-${i + 1}`, script: 'apps/worker/src/main.ts', args: ['--device', 'cpu', '--queues', 'inference'], env }, forward));
+    children.push(startChild({ name: `worker-${i + 1}`, script: 'apps/worker/src/main.ts', args: ['--device', 'cpu', '--queues', 'inference,webhooks'], env }, forward));
+  }
+  // Training takes a whole core for minutes; its own process keeps inference latency flat meanwhile.
+  for (let i = 0; i < config.TRAINING_WORKERS; i++) {
+    children.push(startChild({ name: `trainer-${i + 1}`, script: 'apps/worker/src/main.ts', args: ['--device', 'cpu', '--queues', 'training'], env }, forward));
   }
 
   let stopping = false;
@@ -116,6 +121,7 @@ async function main(): Promise<void> {
   try {
     await waitUntil('the API', async () => (await fetch(healthUrl)).ok, READY_TIMEOUT_MS, allRunning);
     await waitUntil('the workers', async () => (await countWorkers(redis.url, config.QUEUE_PREFIX, 'inference')) >= config.WORKERS, READY_TIMEOUT_MS, allRunning);
+    await waitUntil('the training workers', async () => (await countWorkers(redis.url, config.QUEUE_PREFIX, 'training')) >= config.TRAINING_WORKERS, READY_TIMEOUT_MS, allRunning);
   } catch (error) {
     log.error({ err: error }, (error as Error).message);
     await stop(1);

@@ -99,6 +99,8 @@ export const configSchema = z.object({
   MAX_IMAGES_PER_JOB: intIn(1, 1000).default(64),
   /** Number of CPU inference workers `npm start` runs. */
   WORKERS: intIn(0, 64).default(1),
+  /** Number of training workers `npm start` runs (each trains one model at a time). */
+  TRAINING_WORKERS: intIn(0, 16).default(1),
   /** How long a worker's lock on a job lasts without renewal; a dead worker's job is retried after it lapses. */
   WORKER_LOCK_MS: intIn(1000, 10 * 60_000).default(30_000),
   /** How often workers look for jobs whose lock lapsed (stalled: their worker died). */
