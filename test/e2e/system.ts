@@ -16,6 +16,7 @@ import { freePort, testRedisUrl } from '@digitq/test-utils';
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 /** The configured (by default the committed) models: these tests check real answers, which is the production model's job. */
 export const MODELS_DIR = resolve(REPO_ROOT, loadConfig().MODELS_DIR);
+export const DATA_DIR = resolve(REPO_ROOT, loadConfig().DATA_DIR);
 
 export interface ProcessHandle {
   name: string;
@@ -96,6 +97,7 @@ export class System {
       PORT: String(this.port),
       HOST: '127.0.0.1',
       MODELS_DIR,
+      DATA_DIR,
       LOG_LEVEL: 'info',
       ...this.options.env,
       ...extra,

@@ -73,7 +73,7 @@ export function createTrainingProcessor(deps: TrainingProcessorDeps) {
     try {
       data = await loadTrainingDataset(spec, { dataDir: deps.dataDir, decode: deps.decodeImage });
     } catch (error) {
-      if (error instanceof DatasetError) throw new UnrecoverableError(formatFailedReason('BAD_INPUT', error.message));
+      if (error instanceof DatasetError) throw new UnrecoverableError(formatFailedReason(error.code, error.message));
       throw error;
     }
     const train = request.limit ? sliceDataset(data.train, 0, request.limit) : data.train;
