@@ -4,3 +4,5 @@ export * from './cancel-requests.ts';
 export * from './job-waiter.ts';
 export * from './inference-jobs.ts';
 export * from './training-jobs.ts';
+export * from './worker-heartbeats.ts';
+export * from './idempotency.ts';

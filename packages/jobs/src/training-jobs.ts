@@ -34,6 +34,35 @@ function iso(ms: number | undefined): string | null {
   return ms ? new Date(ms).toISOString() : null;
 }
 
+/**
+ * The training as clients see it, from the BullMQ job and its state; pure, so
+ * the API and the worker that emits training.completed build the same body.
+ */
+export function trainingViewOf(job: Job<TrainingJobData, TrainingResult>, state: string, canceledAt: string | null): TrainingView {
+  let status = statusFromState(state, job.failedReason);
+  if (canceledAt && status === 'queued') status = 'canceled';
+  const progress = trainingJobProgressSchema.safeParse(job.progress);
+  const result = status === 'succeeded' ? job.returnvalue : null;
+  const { owner: _owner, webhook: _webhook, submitted_at: _at, ...request } = job.data;
+  return {
+    id: job.id!,
+    status,
+    created_at: new Date(job.timestamp).toISOString(),
+    started_at: iso(job.processedOn),
+    completed_at: iso(job.finishedOn) ?? (status === 'canceled' ? canceledAt : null),
+    request,
+    progress: progress.success ? progress.data.progress : null,
+    history: result?.history ?? (progress.success ? progress.data.history : []),
+    model: result ? { ...result.model, test_accuracy: result.test_accuracy, promoted: result.promoted } : null,
+    error:
+      status === 'failed' || status === 'canceled'
+        ? job.failedReason
+          ? parseFailedReason(job.failedReason)
+          : { code: 'JOB_CANCELED', message: 'canceled at client request' }
+        : null,
+  };
+}
+
 export class TrainingJobs {
   constructor(private readonly deps: TrainingJobsDeps) {}
 
@@ -45,7 +74,7 @@ export class TrainingJobs {
       attempts: TRAINING_ATTEMPTS,
       backoff: { type: 'fixed', delay: 1000 },
     })) as TrainingJob;
-    return this.view(job, 'waiting', null);
+    return trainingViewOf(job, 'waiting', null);
   }
 
   private async load(id: string, owner: string | null): Promise<TrainingJob | null> {
@@ -58,32 +87,7 @@ export class TrainingJobs {
     const job = await this.load(id, owner);
     if (!job) return null;
     const [state, canceledAt] = await Promise.all([job.getState(), this.deps.cancelRequests.requestedAt(id)]);
-    return this.view(job, state, canceledAt);
-  }
-
-  private view(job: TrainingJob, state: string, canceledAt: string | null): TrainingView {
-    let status = statusFromState(state, job.failedReason);
-    if (canceledAt && status === 'queued') status = 'canceled';
-    const progress = trainingJobProgressSchema.safeParse(job.progress);
-    const result = status === 'succeeded' ? job.returnvalue : null;
-    const { owner: _owner, webhook: _webhook, submitted_at: _at, ...request } = job.data;
-    return {
-      id: job.id!,
-      status,
-      created_at: new Date(job.timestamp).toISOString(),
-      started_at: iso(job.processedOn),
-      completed_at: iso(job.finishedOn) ?? (status === 'canceled' ? canceledAt : null),
-      request,
-      progress: progress.success ? progress.data.progress : null,
-      history: result?.history ?? (progress.success ? progress.data.history : []),
-      model: result ? { ...result.model, test_accuracy: result.test_accuracy, promoted: result.promoted } : null,
-      error:
-        status === 'failed' || status === 'canceled'
-          ? job.failedReason
-            ? parseFailedReason(job.failedReason)
-            : { code: 'JOB_CANCELED', message: 'canceled at client request' }
-          : null,
-    };
+    return trainingViewOf(job, state, canceledAt);
   }
 
   /** Stops a queued training at once, a running one at its next batch; nothing it wrote is kept. */

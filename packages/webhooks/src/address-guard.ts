@@ -207,9 +207,9 @@ export class WebhookUrlGuard {
       try {
         addresses = await withTimeout(this.lookup(host), this.lookupTimeoutMs, `no DNS answer within ${this.lookupTimeoutMs} ms`);
       } catch (cause) {
-        throw new WebhookHostUnresolvedError(`webhook URL refused: its host ${host} does not resolve (${(cause as Error).message})`, { cause });
+        throw new WebhookHostUnresolvedError(`webhook host ${host} does not resolve (${(cause as Error).message})`, { cause });
       }
-      if (addresses.length === 0) throw new WebhookHostUnresolvedError(`webhook URL refused: its host ${host} has no address`);
+      if (addresses.length === 0) throw new WebhookHostUnresolvedError(`webhook host ${host} has no address`);
     }
     // Every address must be public: a host with one public and one private address could be connected to either.
     for (const { address } of addresses) {

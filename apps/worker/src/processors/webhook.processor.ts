@@ -58,6 +58,16 @@ function describeError(error: unknown): string {
   return String(error);
 }
 
+/** The URL without its query: webhook URLs often carry a token there, which has no place in logs. */
+function receiverOf(url: string): string {
+  try {
+    const { origin, pathname } = new URL(url);
+    return `${origin}${pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
 function outcomeOf(result: AttemptResult, lastAttempt: boolean): WebhookAttemptOutcome {
   if (isSuccess(result.statusCode)) return 'delivered';
   if (result.statusCode === HTTP_GONE) return 'gone';
@@ -118,7 +128,16 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps) {
       // The log is for people; losing a line must not turn a delivery into a retry.
       deps.log.error({ err: error, webhook: delivery.webhook_id }, 'could not record webhook attempt');
     }
-    const fields = { webhook: delivery.webhook_id, job: delivery.job_id, event: entry.event, url: delivery.url, attempt: number, attempts, status: result.statusCode, error: result.error };
+    const fields = {
+      webhook: delivery.webhook_id,
+      job: delivery.job_id,
+      event: entry.event,
+      receiver: receiverOf(delivery.url),
+      attempt: number,
+      attempts,
+      status: result.statusCode,
+      error: result.error,
+    };
     switch (outcome) {
       case 'delivered':
         deps.log.info(fields, 'webhook delivered');
