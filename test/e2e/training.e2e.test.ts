@@ -6,11 +6,10 @@
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderDigitImage } from '@digitq/imaging/test-images';
+import { startTestReceiver, type TestReceiver } from '@digitq/webhooks/test-receiver';
 import { MODELS_DIR, System, sleep, type JobBody } from './system.ts';
 
 const temps: string[] = [];
@@ -47,23 +46,6 @@ async function predict(system: System, png: Buffer): Promise<{ status: number; b
 
 const WEBHOOK_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
-/** A webhook receiver that verifies every delivery with the standardwebhooks package. */
-async function startReceiver(): Promise<{ server: Server; url: string; events: { type: string; data: JobBody }[] }> {
-  const verifier = new Webhook(WEBHOOK_SECRET);
-  const events: { type: string; data: JobBody }[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      events.push(verifier.verify(body, req.headers as Record<string, string>) as { type: string; data: JobBody });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, events };
-}
-
 const SHORT_TRAINING = { dataset: 'mnist', architecture: 'tiny', epochs: 2, limit: 1200, augment: 'none', validation_split: 0.1, model_name: 'digitnet' };
 
 afterAll(() => temps.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -75,17 +57,19 @@ describe('training jobs and the model registry', () => {
     workers: 0,
     env: { MODELS_DIR: trainerModels, TRAINING_RUNS_DIR: runsDir, MODEL_POLL_MS: '200', WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_SECRET },
   });
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: TestReceiver;
+  /** Deliveries so far, each verified with the standardwebhooks package (verify throws on a bad signature). */
+  const events = () => receiver.requests.map((r) => new Webhook(WEBHOOK_SECRET).verify(r.body, r.headers as Record<string, string>) as { type: string; data: JobBody });
 
   beforeAll(async () => {
     await system.start();
     // Inference runs on "another machine" whose models folder starts empty: it must fetch from the registry.
     await system.startWorker({ MODELS_DIR: tempDir('empty-models') }, ['--device', 'cpu', '--queues', 'inference']);
     await system.startWorker({}, ['--device', 'cpu', '--queues', 'training,webhooks']);
-    receiver = await startReceiver();
+    receiver = await startTestReceiver();
   }, 180_000);
   afterAll(async () => {
-    receiver?.server.close();
+    await receiver?.close();
     await system.stop();
   }, 60_000);
 
@@ -102,7 +86,7 @@ describe('training jobs and the model registry', () => {
     const before = await json(await fetch(`${system.baseUrl}/v1/models`));
     const oldVersion = before.data.find((m: JobBody) => m.name === 'digitnet').active_version as string;
 
-    const training = await startTraining(system, { ...SHORT_TRAINING, webhook: receiver.url, webhook_events_filter: ['training.progress', 'training.completed'] });
+    const training = await startTraining(system, { ...SHORT_TRAINING, webhook: receiver.url(), webhook_events_filter: ['training.progress', 'training.completed'] });
     const seen = new Set<string>();
     let view: JobBody = training;
     for (const deadline = Date.now() + 120_000; Date.now() < deadline; await sleep(100)) {
@@ -117,11 +101,11 @@ describe('training jobs and the model registry', () => {
     const newVersion = view.model.version as string;
     expect(newVersion).not.toBe(oldVersion);
 
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline && !receiver.events.some((e) => e.type === 'training.completed'); ) await sleep(100);
-    const completed = receiver.events.filter((e) => e.type === 'training.completed');
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && !events().some((e) => e.type === 'training.completed'); ) await sleep(100);
+    const completed = events().filter((e) => e.type === 'training.completed');
     expect(completed).toHaveLength(1);
     expect(completed[0]!.data).toMatchObject({ id: training.id, status: 'succeeded', model: { version: newVersion } });
-    expect(receiver.events.filter((e) => e.type === 'training.progress').length).toBeGreaterThanOrEqual(1);
+    expect(events().filter((e) => e.type === 'training.progress').length).toBeGreaterThanOrEqual(1);
 
     const registered = await json(await fetch(`${system.baseUrl}/v1/models/digitnet/${newVersion}`));
     expect(registered.metrics.test_accuracy).toBeGreaterThan(0.5);
