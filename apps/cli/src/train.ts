@@ -23,6 +23,7 @@ import {
   evaluateModel,
   initBackend,
   trainModel,
+  trainingMetadata,
   writeModelFolder,
   type ArchitectureName,
   type AugmentPreset,
@@ -137,33 +138,19 @@ async function main(): Promise<void> {
   });
 
   const evaluation = await evaluateModel(result.model, test);
-  const validationCount = Math.round(train.count * options.validationSplit);
   const written = await writeModelFolder({
     modelsDir: config.MODELS_DIR,
     name: values.name ?? config.DEFAULT_MODEL,
     model: result.model,
     history: result.history,
-    metadata: {
-      architecture: options.architecture,
-      created_at: new Date().toISOString(),
-      dataset: { name: train.name, train_count: train.count - validationCount, validation_count: validationCount },
-      training: {
-        epochs: options.epochs,
-        batch_size: options.batchSize,
-        learning_rate: options.learningRate,
-        augment: options.augment,
-        seed: options.seed,
-        seconds: Math.round(result.seconds),
-        backend: backend.label,
-        command: `npm run train -- ${process.argv.slice(2).join(' ')}`.trim(),
-      },
-      metrics: {
-        test_accuracy: evaluation.accuracy,
-        test_count: evaluation.count,
-        test_loss: evaluation.loss,
-        val_accuracy: result.history.at(-1)?.val_accuracy ?? null,
-      },
-    },
+    metadata: trainingMetadata({
+      options,
+      train,
+      result,
+      evaluation,
+      backend: backend.label,
+      origin: { command: `npm run train -- ${process.argv.slice(2).join(' ')}`.trim() },
+    }),
   });
   log.info({ dir: written.dir, test_accuracy: evaluation.accuracy }, 'model written');
   process.stdout.write(JSON.stringify({ model: `${written.name}@${written.version}`, dir: written.dir, test_accuracy: evaluation.accuracy, backend: backend.label }) + '\n');

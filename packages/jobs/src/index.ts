@@ -6,3 +6,4 @@ export * from './inference-jobs.ts';
 export * from './training-jobs.ts';
 export * from './worker-heartbeats.ts';
 export * from './idempotency.ts';
+export * from './owned-job.ts';

@@ -21,6 +21,7 @@ import {
   type JobView,
 } from '@digitq/contracts';
 import type { CancelRequests } from './cancel-requests.ts';
+import { loadOwnedJob } from './owned-job.ts';
 import type { JobWaiter } from './job-waiter.ts';
 
 export interface SubmitInferenceInput {
@@ -131,18 +132,10 @@ export class InferenceJobs {
     return this.view(job, 'waiting', null);
   }
 
-  private async load(id: string, owner: string | null): Promise<InferenceJob | null> {
-    const job = (await this.deps.queue.getJob(id)) as InferenceJob | undefined;
-    if (!job || (owner !== null && job.data.owner !== owner)) return null;
-    return job;
-  }
-
   /** The job, or null when it does not exist, expired, or belongs to another owner. */
   async get(id: string, owner: string | null): Promise<JobView | null> {
-    const job = await this.load(id, owner);
-    if (!job) return null;
-    const [state, canceledAt] = await Promise.all([job.getState(), this.deps.cancelRequests.requestedAt(id)]);
-    return this.view(job, state, canceledAt);
+    const found = await loadOwnedJob<InferenceJob>(this.deps.queue, this.deps.cancelRequests, id, owner);
+    return found && this.view(found.job, found.state, found.canceledAt);
   }
 
   private view(job: InferenceJob, state: string, canceledAt: string | null): JobView {

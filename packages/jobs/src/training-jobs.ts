@@ -19,6 +19,7 @@ import {
   type WebhookRequest,
 } from '@digitq/contracts';
 import type { CancelRequests } from './cancel-requests.ts';
+import { loadOwnedJob } from './owned-job.ts';
 
 /** A training that dies with its worker is retried (resuming from its last epoch checkpoint on the same machine). */
 export const TRAINING_ATTEMPTS = 2;
@@ -77,17 +78,9 @@ export class TrainingJobs {
     return trainingViewOf(job, 'waiting', null);
   }
 
-  private async load(id: string, owner: string | null): Promise<TrainingJob | null> {
-    const job = (await this.deps.queue.getJob(id)) as TrainingJob | undefined;
-    if (!job || (owner !== null && job.data.owner !== owner)) return null;
-    return job;
-  }
-
   async get(id: string, owner: string | null): Promise<TrainingView | null> {
-    const job = await this.load(id, owner);
-    if (!job) return null;
-    const [state, canceledAt] = await Promise.all([job.getState(), this.deps.cancelRequests.requestedAt(id)]);
-    return trainingViewOf(job, state, canceledAt);
+    const found = await loadOwnedJob<TrainingJob>(this.deps.queue, this.deps.cancelRequests, id, owner);
+    return found && trainingViewOf(found.job, found.state, found.canceledAt);
   }
 
   /** Stops a queued training at once, a running one at its next batch; nothing it wrote is kept. */

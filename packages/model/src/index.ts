@@ -10,3 +10,4 @@ export * from './storage/model-folder.ts';
 export * from './storage/training-curve-svg.ts';
 export * from './backend/select-backend.ts';
 export * from './backend/wasm-training-kernels.ts';
+export * from './storage/training-metadata.ts';

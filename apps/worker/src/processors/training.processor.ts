@@ -27,6 +27,7 @@ import {
   checkpointPath,
   evaluateModel,
   trainModel,
+  trainingMetadata,
   writeModelFolder,
   type EpochRecord,
 } from '@digitq/model';
@@ -167,29 +168,13 @@ export function createTrainingProcessor(deps: TrainingProcessorDeps) {
       const evaluation = await evaluateModel(result.model, test);
       const name = request.model_name;
       const version = await deps.registry.allocateVersion(name);
-      const validationCount = Math.round(train.count * options.validationSplit);
       const written = await writeModelFolder({
         modelsDir: deps.modelsDir,
         name,
         version,
         model: result.model,
         history: result.history,
-        metadata: {
-          architecture: options.architecture,
-          created_at: new Date().toISOString(),
-          dataset: { name: train.name, train_count: train.count - validationCount, validation_count: validationCount },
-          training: {
-            epochs: options.epochs,
-            batch_size: options.batchSize,
-            learning_rate: options.learningRate,
-            augment: options.augment,
-            seed: options.seed,
-            seconds: Math.round(result.seconds),
-            backend: deps.backendLabel,
-            job_id: job.id!,
-          },
-          metrics: { test_accuracy: evaluation.accuracy, test_count: evaluation.count, test_loss: evaluation.loss, val_accuracy: result.history.at(-1)?.val_accuracy ?? null },
-        },
+        metadata: trainingMetadata({ options, train, result, evaluation, backend: deps.backendLabel, origin: { job_id: job.id! } }),
       });
       await deps.registry.publishFolder(written.dir);
       let promoted = false;
