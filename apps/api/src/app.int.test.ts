@@ -44,6 +44,9 @@ describe('app', () => {
       config: TEST_CONFIG,
       logger: createLogger('api-test', 'silent'),
       jobs: stack.jobs,
+    redis: stack.redis,
+    prefix: stack.prefix,
+    queues: stack.queues,
       webhooks: stack.webhooks,
       preprocess: async () => {
         throw new Error('secret internal detail');

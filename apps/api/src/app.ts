@@ -1,30 +1,69 @@
 /**
  * The HTTP API as an Express app, without listen(): main.ts serves it, tests
  * drive it with supertest. Everything it talks to comes in through AppDeps.
+ *
+ * Order matters: request log and metrics first; then what needs no API key
+ * (health, readiness, the OpenAPI document and Swagger UI); then the operator
+ * surface behind the admin guard (bull-board, /metrics); then API-key auth
+ * (which sets the owner) and the per-key rate limit for everything after.
  */
+import type { Queue } from 'bullmq';
 import express, { type Express } from 'express';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import type { Config } from '@digitq/config';
-import type { InferenceJobs, TrainingJobs } from '@digitq/jobs';
+import { IdempotencyKeys, type InferenceJobs, type TrainingJobs } from '@digitq/jobs';
 import type { ModelRegistry } from '@digitq/registry';
 import type { Logger } from '@digitq/service';
 import type { WebhookDeliveryLog, WebhookUrlGuard } from '@digitq/webhooks';
 import { defaultPreprocess, type PreprocessImages } from './images.ts';
 import { errorHandler, routeNotFound } from './middleware/error-handler.ts';
-import { anonymousOwner } from './middleware/owner.ts';
+import { createApiMetrics, httpMetrics } from './metrics.ts';
+import { requireAdmin } from './middleware/admin-auth.ts';
+import { ApiKeyring, authenticate } from './middleware/auth.ts';
+import { queueBackpressure } from './middleware/backpressure.ts';
+import { perOwnerRateLimit } from './middleware/rate-limit.ts';
 import { requestLog } from './middleware/request-log.ts';
+import { createOpenApiDocument } from './openapi/document.ts';
+import { adminRouter } from './routes/admin.ts';
+import { docsRouter } from './routes/docs.ts';
 import { healthRouter } from './routes/health.ts';
 import { checkWebhookUrl, jobsRouter } from './routes/jobs.ts';
 import { predictRouter } from './routes/predict.ts';
 import { webhooksRouter } from './routes/webhooks.ts';
 import { trainingsRouter } from './routes/trainings.ts';
 import { modelsRouter } from './routes/models.ts';
+import { metricsRouter } from './routes/metrics.ts';
+import { readyRouter } from './routes/ready.ts';
+import { workersRouter } from './routes/workers.ts';
 
-export type AppConfig = Pick<Config, 'MAX_IMAGE_BYTES' | 'MAX_IMAGES_PER_JOB' | 'PREDICT_TIMEOUT_MS'>;
+export type AppConfig = Pick<
+  Config,
+  | 'MAX_IMAGE_BYTES'
+  | 'MAX_IMAGES_PER_JOB'
+  | 'PREDICT_TIMEOUT_MS'
+  | 'API_KEYS'
+  | 'ADMIN_API_KEY'
+  | 'ADMIN_USER'
+  | 'ADMIN_PASSWORD'
+  | 'BULL_BOARD_READ_ONLY'
+  | 'MAX_QUEUED_JOBS'
+  | 'RATE_LIMIT_PER_S'
+  | 'IDEMPOTENCY_TTL_S'
+>;
 
 export interface AppDeps {
   config: AppConfig;
   logger: Logger;
   jobs: InferenceJobs;
+  /** The Redis connection `jobs` uses: readiness, worker heartbeats, idempotency keys, rate-limit counters. */
+  redis: Redis;
+  /** QUEUE_PREFIX: every key this app writes lives under it. */
+  prefix: string;
+  /** The queues bull-board shows and /metrics counts (inference, training, webhooks). */
+  queues: readonly Queue[];
+  /** Where /metrics registers; main.ts passes one with the Node.js process metrics. Default: a fresh Registry. */
+  metrics?: Registry;
   webhooks: {
     /** Checks a job's webhook URL at submit (SSRF); a refused URL is answered 422 WEBHOOK_URL_REFUSED. */
     guard: WebhookUrlGuard;
@@ -44,17 +83,43 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Express {
   const { config, jobs, webhooks } = deps;
   const preprocess = deps.preprocess ?? defaultPreprocess(config.MAX_IMAGE_BYTES);
+  const keyring = new ApiKeyring(config.API_KEYS ?? []);
+  const admin = {
+    apiKey: config.ADMIN_API_KEY,
+    basic: config.ADMIN_USER !== undefined && config.ADMIN_PASSWORD !== undefined ? { user: config.ADMIN_USER, password: config.ADMIN_PASSWORD } : undefined,
+  };
+  const adminGuard = requireAdmin({ credentials: admin, apiKeysEnabled: keyring.enabled });
+  const metrics = createApiMetrics({ registry: deps.metrics, queues: deps.queues, redis: deps.redis, prefix: deps.prefix });
+  const admit = queueBackpressure({ countQueued: () => jobs.queuedCount(), maxQueued: config.MAX_QUEUED_JOBS });
+  const document = createOpenApiDocument({
+    apiKeysEnabled: keyring.enabled,
+    adminEnabled: admin.apiKey !== undefined || admin.basic !== undefined,
+    maxImagesPerJob: config.MAX_IMAGES_PER_JOB,
+    maxImageBytes: config.MAX_IMAGE_BYTES,
+    trainings: deps.trainings !== undefined,
+    models: deps.registry !== undefined,
+  });
+
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(deps.logger));
-  app.use(anonymousOwner());
+  app.use(httpMetrics(metrics));
   app.use(healthRouter());
-  app.use(predictRouter({ jobs, preprocess, maxImageBytes: config.MAX_IMAGE_BYTES, predictTimeoutMs: config.PREDICT_TIMEOUT_MS }));
+  app.use(readyRouter({ redis: deps.redis, prefix: deps.prefix }));
+  app.use(docsRouter(document));
+  app.use(adminRouter({ queues: deps.queues, readOnly: config.BULL_BOARD_READ_ONLY, guard: adminGuard }));
+  app.use(metricsRouter({ registry: metrics.registry, guard: adminGuard }));
+  app.use(authenticate(keyring));
+  if (config.RATE_LIMIT_PER_S > 0) app.use(perOwnerRateLimit({ redis: deps.redis, prefix: deps.prefix, perSecond: config.RATE_LIMIT_PER_S, logger: deps.logger }));
+  app.use(workersRouter({ redis: deps.redis, prefix: deps.prefix }));
+  app.use(predictRouter({ jobs, preprocess, admit, maxImageBytes: config.MAX_IMAGE_BYTES, predictTimeoutMs: config.PREDICT_TIMEOUT_MS }));
   app.use(
     jobsRouter({
       jobs,
       preprocess,
       webhookGuard: webhooks.guard,
+      admit,
+      idempotency: new IdempotencyKeys(deps.redis, deps.prefix, { ttlS: config.IDEMPOTENCY_TTL_S }),
       maxImageBytes: config.MAX_IMAGE_BYTES,
       maxImagesPerJob: config.MAX_IMAGES_PER_JOB,
       shutdown: deps.shutdown,

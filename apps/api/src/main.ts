@@ -5,6 +5,7 @@
  * queue and Redis.
  */
 import type { AddressInfo } from 'node:net';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ConfigError, loadConfig, type Config } from '@digitq/config';
 import { QUEUE_NAMES } from '@digitq/contracts';
 import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
@@ -12,6 +13,7 @@ import { createLogger, handleShutdownSignals, type Logger } from '@digitq/servic
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
 import { ModelRegistry } from '@digitq/registry';
 import { createApp } from './app.ts';
+import { checkStart } from './start-check.ts';
 
 /** Beyond the longest request (a /predict wait), time to close the queue and Redis. */
 const SHUTDOWN_MARGIN_MS = 10_000;
@@ -40,6 +42,12 @@ async function announceGeneratedWebhookSecret(secrets: WebhookSecrets, log: Logg
 function main(): void {
   const config = readConfig();
   const log = createLogger('api', config.LOG_LEVEL);
+  const exposure = checkStart(config);
+  if (exposure.refusal !== null) {
+    log.fatal({ host: config.HOST }, exposure.refusal);
+    process.exit(1);
+  }
+  for (const warning of exposure.warnings) log.warn(warning);
   const retention = { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT };
   const redis = createRedisConnection(config.REDIS_URL);
   const queue = createQueue(QUEUE_NAMES.inference, redis, config.QUEUE_PREFIX, retention);
@@ -73,8 +81,25 @@ function main(): void {
   const registry = new ModelRegistry(redis, config.QUEUE_PREFIX, config.MODELS_DIR);
   // The API may start before any worker: register the models on this disk so GET /v1/models lists them at once.
   registry.syncFromDisk().catch((error: unknown) => log.error({ err: error }, 'could not register the models found on disk'));
+  // Only for bull-board and /metrics: the API never adds webhook deliveries itself.
+  const webhookQueue = createQueue(QUEUE_NAMES.webhooks, redis, config.QUEUE_PREFIX, retention);
+  webhookQueue.on('error', logConnectionError('webhook-queue'));
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
   const shutdown = new AbortController();
-  const app = createApp({ config, logger: log, jobs, webhooks, trainings, registry, shutdown: shutdown.signal });
+  const app = createApp({
+    config,
+    logger: log,
+    jobs,
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    queues: [queue, trainingQueue, webhookQueue],
+    metrics,
+    webhooks,
+    trainings,
+    registry,
+    shutdown: shutdown.signal,
+  });
 
   const server = app.listen(config.PORT, config.HOST, (error?: Error) => {
     if (error) {
@@ -95,6 +120,7 @@ function main(): void {
       await events.close();
       await queue.close();
       await trainingQueue.close();
+      await webhookQueue.close();
       await redis.quit();
     },
     { forceAfterMs: config.PREDICT_TIMEOUT_MS + SHUTDOWN_MARGIN_MS },

@@ -6,7 +6,7 @@
  * close() removes every key of the prefix and closes every connection.
  */
 import { randomUUID } from 'node:crypto';
-import { Worker, type Job, type Processor } from 'bullmq';
+import { Worker, type Job, type Processor, type Queue } from 'bullmq';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import sharp from 'sharp';
@@ -23,6 +23,15 @@ export const TEST_CONFIG: AppConfig = {
   MAX_IMAGE_BYTES: 64 * 1024,
   MAX_IMAGES_PER_JOB: 3,
   PREDICT_TIMEOUT_MS: 10_000,
+  // Open (no API keys, no admin credentials), no rate limit, a queue limit no test reaches unless it lowers it.
+  API_KEYS: undefined,
+  ADMIN_API_KEY: undefined,
+  ADMIN_USER: undefined,
+  ADMIN_PASSWORD: undefined,
+  BULL_BOARD_READ_ONLY: true,
+  MAX_QUEUED_JOBS: 10_000,
+  RATE_LIMIT_PER_S: 0,
+  IDEMPOTENCY_TTL_S: 600,
 };
 
 const RESULT_TTL_S = 600;
@@ -32,6 +41,8 @@ export interface TestStack {
   app: Express;
   jobs: InferenceJobs;
   queue: ReturnType<typeof createQueue>;
+  /** The inference, training and webhooks queues (bull-board, /metrics). */
+  queues: Queue[];
   redis: Redis;
   prefix: string;
   /** Webhook URLs on loopback (test receivers) are allowed, as with WEBHOOK_ALLOW_PRIVATE=true. */
@@ -56,8 +67,8 @@ export function fakeResult(job: Job<InferenceJobData>, digit = 5): InferenceResu
 const CONNECTION_CHECK_TIMEOUT_MS = 2000;
 const CONNECTION_CHECK_INTERVAL_MS = 20;
 
-async function expectNoConnectionsNamed(prefix: string): Promise<void> {
-  const probe = createRedisConnection(testRedisUrl());
+async function expectNoConnectionsNamed(redisUrl: string, prefix: string): Promise<void> {
+  const probe = createRedisConnection(redisUrl);
   try {
     const deadline = Date.now() + CONNECTION_CHECK_TIMEOUT_MS;
     for (;;) {
@@ -72,11 +83,19 @@ async function expectNoConnectionsNamed(prefix: string): Promise<void> {
   }
 }
 
-export async function createTestStack(config: Partial<AppConfig> = {}): Promise<TestStack> {
+export interface TestStackOptions {
+  /** Another Redis than the shared one of the run (e.g. one the test stops and restarts). */
+  redisUrl?: string;
+}
+
+export async function createTestStack(config: Partial<AppConfig> = {}, options: TestStackOptions = {}): Promise<TestStack> {
   const prefix = `test-api-${randomUUID()}`;
+  const redisUrl = options.redisUrl ?? testRedisUrl();
   // Every connection of the stack (duplicates inherit the name) is named after the prefix, so close() can prove none is left open.
-  const redis = createRedisConnection(testRedisUrl(), { connectionName: prefix });
-  const queue = createQueue(QUEUE_NAMES.inference, redis, prefix, { resultTtlS: RESULT_TTL_S, maxCount: 1000 });
+  const redis = createRedisConnection(redisUrl, { connectionName: prefix });
+  const retention = { resultTtlS: RESULT_TTL_S, maxCount: 1000 };
+  const queue = createQueue(QUEUE_NAMES.inference, redis, prefix, retention);
+  const queues = [queue, createQueue(QUEUE_NAMES.training, redis, prefix, retention), createQueue(QUEUE_NAMES.webhooks, redis, prefix, retention)];
   const events = createQueueEvents(QUEUE_NAMES.inference, redis, prefix);
   await events.waitUntilReady();
   const jobs = new InferenceJobs({
@@ -89,13 +108,14 @@ export async function createTestStack(config: Partial<AppConfig> = {}): Promise<
     defaultModel: 'digitnet',
   });
   const webhooks = { guard: new WebhookUrlGuard({ allowPrivate: true }), deliveries: new WebhookDeliveryLog(redis, prefix, RESULT_TTL_S) };
-  const app = createApp({ config: { ...TEST_CONFIG, ...config }, logger: createLogger('api-test', 'silent'), jobs, webhooks });
+  const app = createApp({ config: { ...TEST_CONFIG, ...config }, logger: createLogger('api-test', 'silent'), jobs, redis, prefix, queues, webhooks });
   const workers: Worker[] = [];
 
   return {
     app,
     jobs,
     queue,
+    queues,
     redis,
     prefix,
     webhooks,
@@ -113,8 +133,10 @@ export async function createTestStack(config: Partial<AppConfig> = {}): Promise<
     async close() {
       await Promise.all(workers.map((worker) => worker.close()));
       await events.close();
-      await queue.obliterate({ force: true });
-      await queue.close();
+      for (const each of queues) {
+        await each.obliterate({ force: true });
+        await each.close();
+      }
       let cursor = '0';
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', SCAN_COUNT);
@@ -122,7 +144,7 @@ export async function createTestStack(config: Partial<AppConfig> = {}): Promise<
         cursor = next;
       } while (cursor !== '0');
       await redis.quit();
-      await expectNoConnectionsNamed(prefix);
+      await expectNoConnectionsNamed(redisUrl, prefix);
     },
   };
 }

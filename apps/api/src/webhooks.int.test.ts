@@ -17,6 +17,9 @@ beforeEach(async () => {
     config: TEST_CONFIG,
     logger: createLogger('api-test', 'silent'),
     jobs: stack.jobs,
+    redis: stack.redis,
+    prefix: stack.prefix,
+    queues: stack.queues,
     webhooks: { guard: new WebhookUrlGuard({ allowPrivate: false }), deliveries: stack.webhooks.deliveries },
   });
 });

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '@digitq/config';
 import { QUEUE_NAMES } from '@digitq/contracts';
-import { createRedisConnection } from '@digitq/jobs';
+import { createRedisConnection, modelInfoFromKey, startWorkerHeartbeat } from '@digitq/jobs';
 import { initBackend } from '@digitq/model';
 import { ModelRegistry } from '@digitq/registry';
 import { createLogger, handleShutdownSignals } from '@digitq/service';
@@ -88,7 +88,28 @@ async function main(): Promise<void> {
   await Promise.all(consumers.map((c) => c.ready()));
   log.info({ redis: config.REDIS_URL, prefix: config.QUEUE_PREFIX, queues }, 'worker consuming');
 
+  // What the API's /readyz, GET /v1/workers and /metrics know of this process (packages/jobs worker-heartbeats.ts).
+  const startedAt = new Date().toISOString();
+  const heartbeat = startWorkerHeartbeat({
+    redis: connection,
+    prefix: config.QUEUE_PREFIX,
+    read: () => ({
+      id: workerId,
+      hostname: hostname(),
+      pid: process.pid,
+      device,
+      backend: backend.label,
+      queues,
+      models: consumers.flatMap((c) => c.models?.() ?? []).map(modelInfoFromKey),
+      started_at: startedAt,
+      at: new Date().toISOString(),
+    }),
+    onError: (error) => log.warn({ err: error }, 'could not write the worker heartbeat'),
+  });
+
   handleShutdownSignals(log, async () => {
+    // Out of readiness first, so load balancers stop counting on this worker while it drains.
+    await heartbeat.stop();
     await Promise.all(consumers.map((c) => c.close()));
     await connection.quit();
     await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));

@@ -43,6 +43,19 @@ export function createWorkerMetrics(labels: { device: string; backend: string })
       labelNames: ['queue', 'outcome'],
       registers: [registry],
     }),
+    webhookAttempts: new Counter({
+      name: 'digitq_webhook_attempts_total',
+      help: 'Webhook delivery attempts by event and outcome (delivered, retrying, failed, gone)',
+      labelNames: ['event', 'outcome'],
+      registers: [registry],
+    }),
+    webhookAttemptSeconds: new Histogram({
+      name: 'digitq_webhook_attempt_seconds',
+      help: 'From connecting to the receiver to its answer (or the error), per attempt',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
   };
 }
 

@@ -1,9 +1,10 @@
 /**
- * Who is asking. Every request gets an owner id before any route runs, and
- * jobs are only visible to their owner. Until API keys exist everyone is
- * ANONYMOUS_OWNER; the key middleware will set it from `Authorization: Bearer`.
+ * Who is asking. Every request that reaches a /v1 or /predict route has an
+ * owner id, set by the auth middleware (auth.ts) from its API key, or
+ * ANONYMOUS_OWNER when no keys are configured; jobs are only visible to
+ * their owner.
  */
-import type { RequestHandler, Response } from 'express';
+import type { Response } from 'express';
 
 export const ANONYMOUS_OWNER = 'anonymous';
 
@@ -15,16 +16,9 @@ declare global {
   }
 }
 
-export function anonymousOwner(): RequestHandler {
-  return (_req, res, next) => {
-    res.locals.owner = ANONYMOUS_OWNER;
-    next();
-  };
-}
-
-/** The owner set by the owner middleware; a route mounted before it is a bug. */
+/** The owner set by the auth middleware; a route mounted before it is a bug. */
 export function ownerOf(res: Response): string {
   const owner = res.locals.owner;
-  if (owner === undefined) throw new Error('no owner on the request: the owner middleware must run before the routes');
+  if (owner === undefined) throw new Error('no owner on the request: the auth middleware must run before the routes');
   return owner;
 }

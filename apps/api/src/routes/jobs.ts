@@ -2,9 +2,9 @@
  * /v1/jobs: submit, read, list and cancel inference jobs. Handlers parse the
  * request and call InferenceJobs; errors go to the error handler.
  */
-import express, { Router } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import { AppError, TERMINAL_STATUSES, listJobsQuerySchema, type JobList, type JobView } from '@digitq/contracts';
-import type { InferenceJobs } from '@digitq/jobs';
+import type { IdempotencyKeys, InferenceJobs } from '@digitq/jobs';
 import { WebhookHostUnresolvedError, WebhookUrlRefusedError, type WebhookUrlGuard } from '@digitq/webhooks';
 import { untilAborted } from '../http/abort.ts';
 import { markWaitApplied, preferredWaitS } from '../http/prefer.ts';
@@ -12,6 +12,7 @@ import { parseOrThrow } from '../http/validate.ts';
 import { preprocessAll, type PreprocessImages } from '../images.ts';
 import { NO_IMAGE_MESSAGE, readJsonJobRequest, readMultipartJobRequest } from '../job-request.ts';
 import { imageBody } from '../middleware/body.ts';
+import { createIdempotently } from '../middleware/idempotency.ts';
 import { ownerOf } from '../middleware/owner.ts';
 import { uploadImages, uploadedFiles } from '../middleware/upload.ts';
 import { jobPath } from './paths.ts';
@@ -23,6 +24,10 @@ export interface JobsRouteDeps {
   webhookGuard: WebhookUrlGuard;
   maxImageBytes: number;
   maxImagesPerJob: number;
+  /** Runs before a submit's body is read, e.g. backpressure (429 QUEUE_FULL). */
+  admit?: RequestHandler;
+  /** Honours `Idempotency-Key` on POST /v1/jobs; without it the header is ignored. */
+  idempotency?: IdempotencyKeys;
   /** Aborted at shutdown: requests waiting on `Prefer: wait` answer at once with the job as it is. */
   shutdown?: AbortSignal;
 }
@@ -87,14 +92,21 @@ export function jobsRouter(deps: JobsRouteDeps): Router {
     return deps.jobs.get(id, owner);
   }
 
-  router.post('/v1/jobs', body, async (req, res) => {
-    const request = req.is('multipart/form-data')
-      ? readMultipartJobRequest(uploadedFiles(req, FILE_FIELDS), req.body, deps.maxImagesPerJob)
-      : readJsonJobRequest(req.body, deps.maxImagesPerJob);
-    if (request.webhook) await checkWebhookUrl(deps.webhookGuard, request.webhook.url);
-    const images = await preprocessAll(request.images, deps.preprocess);
+  router.post('/v1/jobs', ...(deps.admit ? [deps.admit] : []), body, async (req, res) => {
+    const files = uploadedFiles(req, FILE_FIELDS);
     const owner = ownerOf(res);
-    const submitted = await deps.jobs.submit({ images, model: request.model, owner, webhook: request.webhook, priority: request.priority });
+    const submit = async () => {
+      const request = req.is('multipart/form-data')
+        ? readMultipartJobRequest(files, req.body, deps.maxImagesPerJob)
+        : readJsonJobRequest(req.body, deps.maxImagesPerJob);
+      if (request.webhook) await checkWebhookUrl(deps.webhookGuard, request.webhook.url);
+      const images = await preprocessAll(request.images, deps.preprocess);
+      return deps.jobs.submit({ images, model: request.model, owner, webhook: request.webhook, priority: request.priority });
+    };
+    // A replayed Idempotency-Key answers with the job it created, as it is now.
+    const submitted = deps.idempotency
+      ? (await createIdempotently(deps.idempotency, req, res, files, { create: submit, load: (id) => deps.jobs.get(id, owner), gone: jobNotFound })).resource
+      : await submit();
     const waitS = preferredWaitS(req);
     const view = waitS ? ((await waitForJob(submitted.id, owner, waitS)) ?? submitted) : submitted;
     res.location(jobPath(submitted.id));

@@ -3,7 +3,7 @@
  * like any other (submitted, then waited for), so a slow answer can still
  * be fetched later from the Location the 504 gives.
  */
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { AppError, predictFieldsSchema, type JobView, type PredictResponse } from '@digitq/contracts';
 import type { InferenceJobs } from '@digitq/jobs';
 import { parseOrThrow } from '../http/validate.ts';
@@ -19,6 +19,8 @@ export interface PredictRouteDeps {
   preprocess: PreprocessImages;
   maxImageBytes: number;
   predictTimeoutMs: number;
+  /** Runs before the body is read, e.g. backpressure (429 QUEUE_FULL). */
+  admit?: RequestHandler;
 }
 
 const FILE_FIELDS = ['file', 'image'] as const;
@@ -56,7 +58,7 @@ export function predictRouter(deps: PredictRouteDeps): Router {
     NO_IMAGE_MESSAGE,
   );
 
-  router.post('/predict', body, async (req, res) => {
+  router.post('/predict', ...(deps.admit ? [deps.admit] : []), body, async (req, res) => {
     const [file] = uploadedFiles(req, FILE_FIELDS);
     if (!file) throw new AppError('NO_IMAGE', NO_IMAGE_MESSAGE);
     const fields = parseOrThrow(predictFieldsSchema, req.body, 'form fields');

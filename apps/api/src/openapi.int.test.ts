@@ -1,0 +1,183 @@
+/**
+ * The OpenAPI document: valid OpenAPI 3.1, and exactly the routes the app
+ * serves (walked from the Express router), plus /openapi.json and Swagger UI.
+ *
+ * Not in the document, by design: GET /docs (Swagger UI, HTML) and the
+ * bull-board app mounted at /admin/queues (HTML and its own JSON API). The
+ * walk does not enter mounted sub-apps, so only GET /docs is excluded here.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import type { Express } from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUEUE_NAMES } from '@digitq/contracts';
+import { CancelRequests, TrainingJobs } from '@digitq/jobs';
+import { ModelRegistry } from '@digitq/registry';
+import { createLogger } from '@digitq/service';
+import { createApp } from './app.ts';
+import { DOCS_PATH } from './routes/docs.ts';
+import { TEST_CONFIG, createTestStack, type TestStack } from './test-stack.ts';
+
+const UNDOCUMENTED = new Set([`GET ${DOCS_PATH}`]);
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+
+interface Layer {
+  route?: { path: string | string[]; methods: Record<string, boolean> };
+  handle?: { stack?: Layer[] };
+  slash?: boolean;
+}
+
+/** `/v1/jobs/:id` -> `/v1/jobs/{id}`. */
+function toOpenApiPath(path: string): string {
+  return path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+}
+
+/** "METHOD /path" for every route of the app: route layers, and those of routers mounted at the root (they declare full paths). */
+function servedRoutes(app: Express): Set<string> {
+  const routes = new Set<string>();
+  const walk = (stack: readonly Layer[]) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        for (const path of [layer.route.path].flat()) {
+          for (const method of Object.keys(layer.route.methods)) routes.add(`${method.toUpperCase()} ${toOpenApiPath(path)}`);
+        }
+      } else if (layer.handle?.stack) {
+        expect(layer.slash, 'a router mounted below the root: its routes would need the mount path').toBe(true);
+        walk(layer.handle.stack);
+      }
+    }
+  };
+  walk((app as unknown as { router: { stack: Layer[] } }).router.stack);
+  return routes;
+}
+
+function documentedRoutes(document: { paths?: Record<string, Record<string, unknown>> }): Set<string> {
+  const routes = new Set<string>();
+  for (const [path, item] of Object.entries(document.paths ?? {})) {
+    for (const method of HTTP_METHODS) if (item[method]) routes.add(`${method.toUpperCase()} ${path}`);
+  }
+  return routes;
+}
+
+let stack: TestStack;
+let modelsDir: string;
+/** Every optional route group mounted (trainings, models), as main.ts does. */
+let fullApp: Express;
+
+beforeAll(async () => {
+  stack = await createTestStack();
+  modelsDir = mkdtempSync(join(tmpdir(), 'digitq-openapi-'));
+  const trainingQueue = stack.queues.find((queue) => queue.name === QUEUE_NAMES.training)!;
+  fullApp = createApp({
+    config: TEST_CONFIG,
+    logger: createLogger('api-test', 'silent'),
+    jobs: stack.jobs,
+    redis: stack.redis,
+    prefix: stack.prefix,
+    queues: stack.queues,
+    webhooks: stack.webhooks,
+    trainings: new TrainingJobs({ queue: trainingQueue, cancelRequests: new CancelRequests(stack.redis, stack.prefix, QUEUE_NAMES.training, 60) }),
+    registry: new ModelRegistry(stack.redis, stack.prefix, modelsDir),
+  });
+});
+afterAll(async () => {
+  await stack.close();
+  rmSync(modelsDir, { recursive: true, force: true });
+});
+
+async function documentOf(app: Express) {
+  const res = await request(app).get('/openapi.json');
+  expect(res.status).toBe(200);
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  return res.body as { openapi: string; paths: Record<string, Record<string, any>>; components: Record<string, any> };
+}
+
+describe('GET /openapi.json', () => {
+  it('is an OpenAPI 3.1 document that validates against the 3.1 schema', async () => {
+    for (const app of [stack.app, fullApp]) {
+      const document = await documentOf(app);
+      expect(document.openapi).toMatch(/^3\.1\.\d+$/);
+      const validator = new Validator();
+      const result = await validator.validate(document);
+      expect(result.errors ?? []).toEqual([]);
+      expect(result.valid).toBe(true);
+      expect(validator.version).toBe('3.1');
+    }
+  });
+
+  it('documents exactly the routes the app serves, with and without the optional route groups', async () => {
+    for (const app of [stack.app, fullApp]) {
+      const served = [...servedRoutes(app)].filter((route) => !UNDOCUMENTED.has(route)).sort();
+      expect([...documentedRoutes(await documentOf(app))].sort()).toEqual(served);
+    }
+    // The optional groups really are there in the full app.
+    expect(servedRoutes(fullApp)).toContain('POST /v1/trainings');
+    expect(servedRoutes(fullApp)).toContain('POST /v1/models/{name}/{version}/activate');
+  });
+
+  it('documents uploads as multipart/form-data with binary file fields, so "Try it out" can send files', async () => {
+    const { paths } = await documentOf(stack.app);
+    const jobForm = paths['/v1/jobs']!.post.requestBody.content['multipart/form-data'].schema;
+    expect(jobForm.properties.image).toMatchObject({ type: 'array', items: { type: 'string', format: 'binary' }, maxItems: TEST_CONFIG.MAX_IMAGES_PER_JOB });
+    expect(jobForm.properties).toHaveProperty('webhook');
+    expect(paths['/v1/jobs']!.post.requestBody.content).toHaveProperty('application/json');
+    const predictForm = paths['/predict']!.post.requestBody.content['multipart/form-data'].schema;
+    expect(predictForm.properties.file).toMatchObject({ type: 'string', format: 'binary' });
+  });
+
+  it('declares the bearer API key and the admin schemes; client routes use the key', async () => {
+    const document = await documentOf(stack.app);
+    expect(document.components.securitySchemes).toMatchObject({
+      apiKey: { type: 'http', scheme: 'bearer' },
+      adminKey: { type: 'http', scheme: 'bearer' },
+      adminBasic: { type: 'http', scheme: 'basic' },
+    });
+    // No keys configured in the test stack: the key is optional (the empty requirement).
+    expect(document.paths['/v1/jobs']!.post.security).toEqual([{ apiKey: [] }, {}]);
+    expect(document.paths['/healthz']!.get.security).toBeUndefined();
+  });
+
+  it('documents every error answer with an example per code, and examples for the bodies', async () => {
+    const { paths } = await documentOf(stack.app);
+    const submit = paths['/v1/jobs']!.post;
+    expect(Object.keys(submit.responses)).toEqual(expect.arrayContaining(['200', '202', '400', '401', '409', '413', '415', '422', '429', '500']));
+    expect(Object.keys(submit.responses['429'].content['application/json'].examples).sort()).toEqual(['QUEUE_FULL', 'RATE_LIMITED']);
+    expect(submit.responses['429'].headers).toHaveProperty('Retry-After');
+    expect(submit.responses['202'].content['application/json'].example).toMatchObject({ status: 'queued' });
+    expect(submit.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['Idempotency-Key', 'Prefer']));
+    for (const [path, item] of Object.entries(paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        for (const [status, response] of Object.entries(operation.responses as Record<string, any>)) {
+          const media = response.content?.['application/json'] ?? response.content?.['text/plain'];
+          expect(media?.example ?? media?.examples, `${method.toUpperCase()} ${path} ${status} has an example`).toBeDefined();
+        }
+      }
+    }
+  });
+});
+
+describe('Swagger UI', () => {
+  it('/docs redirects to /docs/, which serves the UI page loading the swagger-ui bundle', async () => {
+    const redirect = await request(stack.app).get('/docs');
+    expect(redirect.status).toBe(301);
+    expect(redirect.headers.location).toBe('docs/');
+    const page = await request(stack.app).get('/docs/');
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.text).toContain('swagger-ui-bundle.js');
+    expect(page.text).toContain('swagger-ui-init.js');
+  });
+
+  it('serves the bundle and an init script holding this document', async () => {
+    const bundle = await request(stack.app).get('/docs/swagger-ui-bundle.js');
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers['content-type']).toMatch(/javascript/);
+    const init = await request(stack.app).get('/docs/swagger-ui-init.js');
+    expect(init.status).toBe(200);
+    expect(init.text).toContain('"openapi": "3.1.0"');
+    expect(init.text).toContain('/v1/jobs');
+  });
+});
