@@ -32,7 +32,7 @@ import { checkWebhookUrl, jobsRouter } from './routes/jobs.ts';
 import { predictRouter } from './routes/predict.ts';
 import { webhooksRouter } from './routes/webhooks.ts';
 import { trainingsRouter } from './routes/trainings.ts';
-import { modelsRouter } from './routes/models.ts';
+import { modelActivationRouter, modelsRouter } from './routes/models.ts';
 import { metricsRouter } from './routes/metrics.ts';
 import { readyRouter } from './routes/ready.ts';
 import { workersRouter } from './routes/workers.ts';
@@ -100,6 +100,7 @@ export function createApp(deps: AppDeps): Express {
     models: deps.registry !== undefined,
   });
 
+  const idempotency = new IdempotencyKeys(deps.redis, deps.prefix, { ttlS: config.IDEMPOTENCY_TTL_S });
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(deps.logger));
@@ -109,6 +110,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(docsRouter(document));
   app.use(adminRouter({ queues: deps.queues, readOnly: config.BULL_BOARD_READ_ONLY, guard: adminGuard }));
   app.use(metricsRouter({ registry: metrics.registry, guard: adminGuard }));
+  if (deps.registry) app.use(modelActivationRouter({ registry: deps.registry, adminGuard }));
   app.use(authenticate(keyring));
   if (config.RATE_LIMIT_PER_S > 0) app.use(perOwnerRateLimit({ redis: deps.redis, prefix: deps.prefix, perSecond: config.RATE_LIMIT_PER_S, logger: deps.logger }));
   app.use(workersRouter({ redis: deps.redis, prefix: deps.prefix }));
@@ -119,14 +121,14 @@ export function createApp(deps: AppDeps): Express {
       preprocess,
       webhookGuard: webhooks.guard,
       admit,
-      idempotency: new IdempotencyKeys(deps.redis, deps.prefix, { ttlS: config.IDEMPOTENCY_TTL_S }),
+      idempotency,
       maxImageBytes: config.MAX_IMAGE_BYTES,
       maxImagesPerJob: config.MAX_IMAGES_PER_JOB,
       shutdown: deps.shutdown,
     }),
   );
   app.use(webhooksRouter({ jobs, deliveries: webhooks.deliveries }));
-  if (deps.trainings) app.use(trainingsRouter({ trainings: deps.trainings, checkWebhookUrl: (url) => checkWebhookUrl(webhooks.guard, url) }));
+  if (deps.trainings) app.use(trainingsRouter({ trainings: deps.trainings, idempotency, checkWebhookUrl: (url) => checkWebhookUrl(webhooks.guard, url) }));
   if (deps.registry) app.use(modelsRouter({ registry: deps.registry }));
   app.use(routeNotFound());
   app.use(errorHandler());

@@ -6,13 +6,17 @@
  * close() removes every key of the prefix and closes every connection.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Worker, type Job, type Processor, type Queue } from 'bullmq';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { expect } from 'vitest';
 import { QUEUE_NAMES, type InferenceJobData, type InferenceResult } from '@digitq/contracts';
-import { CancelRequests, InferenceJobs, JobWaiter, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
+import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
+import { ModelRegistry } from '@digitq/registry';
 import { renderDigitImage } from '@digitq/imaging/test-images';
 import { createLogger } from '@digitq/service';
 import { testRedisUrl } from '@digitq/test-utils';
@@ -40,6 +44,9 @@ const SCAN_COUNT = 500;
 export interface TestStack {
   app: Express;
   jobs: InferenceJobs;
+  trainings: TrainingJobs;
+  /** The registry, over a temporary models folder of the stack's own. */
+  registry: ModelRegistry;
   queue: ReturnType<typeof createQueue>;
   /** The inference, training and webhooks queues (bull-board, /metrics). */
   queues: Queue[];
@@ -108,12 +115,27 @@ export async function createTestStack(config: Partial<AppConfig> = {}, options: 
     defaultModel: 'digitnet',
   });
   const webhooks = { guard: new WebhookUrlGuard({ allowPrivate: true }), deliveries: new WebhookDeliveryLog(redis, prefix, RESULT_TTL_S) };
-  const app = createApp({ config: { ...TEST_CONFIG, ...config }, logger: createLogger('api-test', 'silent'), jobs, redis, prefix, queues, webhooks });
+  const trainings = new TrainingJobs({ queue: queues[1]!, cancelRequests: new CancelRequests(redis, prefix, QUEUE_NAMES.training, RESULT_TTL_S) });
+  const modelsDir = mkdtempSync(join(tmpdir(), 'digitq-api-models-'));
+  const registry = new ModelRegistry(redis, prefix, modelsDir);
+  const app = createApp({
+    config: { ...TEST_CONFIG, ...config },
+    logger: createLogger('api-test', 'silent'),
+    jobs,
+    redis,
+    prefix,
+    queues,
+    webhooks,
+    trainings,
+    registry,
+  });
   const workers: Worker[] = [];
 
   return {
     app,
     jobs,
+    trainings,
+    registry,
     queue,
     queues,
     redis,
@@ -144,6 +166,7 @@ export async function createTestStack(config: Partial<AppConfig> = {}, options: 
         cursor = next;
       } while (cursor !== '0');
       await redis.quit();
+      rmSync(modelsDir, { recursive: true, force: true });
       await expectNoConnectionsNamed(redisUrl, prefix);
     },
   };

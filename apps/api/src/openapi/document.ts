@@ -368,7 +368,7 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
   );
 
   if (options.trainings) registerTrainings(registry, client, clientErrors);
-  if (options.models) registerModels(registry, client, clientErrors);
+  if (options.models) registerModels(registry, client, clientErrors, adminSecurity);
 
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
@@ -431,7 +431,7 @@ function registerTrainings(registry: OpenAPIRegistry, client: (route: RouteConfi
   );
 }
 
-function registerModels(registry: OpenAPIRegistry, client: (route: RouteConfig) => RouteConfig, clientErrors: Errors): void {
+function registerModels(registry: OpenAPIRegistry, client: (route: RouteConfig) => RouteConfig, clientErrors: Errors, adminSecurity: SecurityRequirement[]): void {
   const ModelVersionView = modelVersionViewSchema.meta({ id: 'ModelVersion', description: 'A model version: its training, metrics and whether it serves' });
   const params = z.object({
     name: modelNameSchema.meta({ example: 'digitnet' }),
@@ -458,15 +458,18 @@ function registerModels(registry: OpenAPIRegistry, client: (route: RouteConfig) 
       responses: { 200: json(ModelVersionView, modelVersionExample, 'The version'), ...clientErrors('VALIDATION_FAILED', 'MODEL_NOT_FOUND') },
     }),
   );
-  registry.registerPath(
-    client({
-      method: 'post',
-      path: '/v1/models/{name}/{version}/activate',
-      operationId: 'activateModelVersion',
-      tags: ['models'],
-      summary: 'Make this version the one that serves; workers swap it in between batches',
-      request: { params },
-      responses: { 200: json(ModelVersionView, modelVersionExample, 'The version, now active'), ...clientErrors('VALIDATION_FAILED', 'MODEL_NOT_FOUND') },
-    }),
-  );
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/models/{name}/{version}/activate',
+    operationId: 'activateModelVersion',
+    tags: ['models'],
+    summary: 'Make this version the one that serves; workers swap it in between batches',
+    description: 'Changes the model every tenant gets, so it needs the admin credentials (ADMIN_API_KEY or ADMIN_USER/ADMIN_PASSWORD) once any are configured.',
+    security: adminSecurity,
+    request: { params },
+    responses: {
+      200: json(ModelVersionView, modelVersionExample, 'The version, now active'),
+      ...clientErrors('VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'MODEL_NOT_FOUND'),
+    },
+  });
 }

@@ -5,13 +5,17 @@
 import express, { Router } from 'express';
 import { AppError, trainingRequestSchema } from '@digitq/contracts';
 import type { TrainingJobs } from '@digitq/jobs';
+import type { IdempotencyKeys } from '@digitq/jobs';
 import { parseOrThrow } from '../http/validate.ts';
+import { createIdempotently } from '../middleware/idempotency.ts';
 import { ownerOf } from '../middleware/owner.ts';
 
 export interface TrainingsRouteDeps {
   trainings: TrainingJobs;
-  /** Vets a webhook URL at submit (SSRF guard); absent in tests that do not need it. */
-  checkWebhookUrl?: (url: string) => Promise<void>;
+  /** Vets a webhook URL at submit (SSRF guard). */
+  checkWebhookUrl: (url: string) => Promise<void>;
+  /** Idempotency-Key support, as on POST /v1/jobs. */
+  idempotency: IdempotencyKeys;
 }
 
 const TRAINING_BODY_LIMIT = '16kb';
@@ -30,9 +34,17 @@ export function trainingsRouter(deps: TrainingsRouteDeps): Router {
   router.post('/v1/trainings', express.json({ limit: TRAINING_BODY_LIMIT }), async (req, res) => {
     if (!req.is('application/json')) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'POST /v1/trainings takes a JSON body (Content-Type: application/json)');
     const request = parseOrThrow(trainingRequestSchema, req.body ?? {}, 'training request');
-    if (request.webhook) await deps.checkWebhookUrl?.(request.webhook);
-    const webhook = request.webhook ? { url: request.webhook, events: request.webhook_events_filter ?? ['training.completed' as const] } : null;
-    const view = await deps.trainings.submit(request, ownerOf(res), webhook);
+    const owner = ownerOf(res);
+    const create = async () => {
+      if (request.webhook) await deps.checkWebhookUrl(request.webhook);
+      const webhook = request.webhook ? { url: request.webhook, events: request.webhook_events_filter ?? ['training.completed' as const] } : null;
+      return deps.trainings.submit(request, owner, webhook);
+    };
+    const { resource: view } = await createIdempotently(deps.idempotency, req, res, [], {
+      create,
+      load: (id) => deps.trainings.get(id, owner),
+      gone: notFound,
+    });
     res.status(202).location(trainingPath(view.id)).json(view);
   });
 

@@ -18,6 +18,10 @@ export function startWebhookConsumer(ctx: ConsumerContext): Consumer {
       deliveries: new WebhookDeliveryLog(connection, config.QUEUE_PREFIX, config.JOB_RESULT_TTL_S),
       timeoutMs: config.WEBHOOK_TIMEOUT_MS,
       log,
+      onAttempt: (attempt) => {
+        ctx.metrics.webhookAttempts.inc({ event: attempt.event, outcome: attempt.outcome });
+        ctx.metrics.webhookAttemptSeconds.observe({ outcome: attempt.outcome }, attempt.duration_ms / 1000);
+      },
     }),
     {
       connection: connection.duplicate(),

@@ -38,6 +38,8 @@ export interface WebhookProcessorDeps {
   /** WEBHOOK_TIMEOUT_MS. */
   timeoutMs: number;
   log: Logger;
+  /** Called with every attempt as it is logged (metrics). */
+  onAttempt?: (attempt: WebhookAttempt) => void;
 }
 
 const HTTP_GONE = 410;
@@ -122,6 +124,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps) {
       error: result.error,
       outcome,
     };
+    deps.onAttempt?.(entry);
     try {
       await deps.deliveries.append(delivery.job_id, entry);
     } catch (error) {
