@@ -189,10 +189,10 @@ describe('a worker killed mid-job', () => {
   }, 60_000);
 
   it('does not lose the job: another worker picks it up and it succeeds', async () => {
-    // This worker holds each job in its batcher for a second (the longest delay allowed), so it is mid-job when killed.
-    const doomed = await system.startWorker({ BATCH_MAX_DELAY_MS: '1000', BATCH_MAX_SIZE: '1024' });
+    // This worker holds each job in its batcher for 20 s, so it is surely mid-job when killed.
+    const doomed = await system.startWorker({ BATCH_MAX_DELAY_MS: '20000', BATCH_MAX_SIZE: '1024' });
     const { job } = await submit(system.baseUrl, form([{ name: '9.png', bytes: await digitPng(9) }]));
-    const active = await pollJob(system.baseUrl, job.id as string, (j) => j.status === 'processing', 10_000);
+    const active = await pollJob(system.baseUrl, job.id as string, (j) => j.status === 'processing', 30_000);
     expect(active.status).toBe('processing');
     doomed.child.kill('SIGKILL');
     expect((await doomed.exited).signal).toBe('SIGKILL');

@@ -87,7 +87,7 @@ export const configSchema = z.object({
   /** auto | tensorflow | wasm | cpu | gpu */
   TF_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu', 'gpu']).default('auto'),
   BATCH_MAX_SIZE: intIn(1, 1024).default(32),
-  BATCH_MAX_DELAY_MS: intIn(0, 1000).default(5),
+  BATCH_MAX_DELAY_MS: intIn(0, 60_000).default(5),
   /** How long finished jobs stay readable. */
   JOB_RESULT_TTL_S: intIn(60, 30 * 24 * 3600).default(24 * 3600),
   /** Upper bound on finished jobs kept per queue, whatever their age. */
