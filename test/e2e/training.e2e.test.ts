@@ -154,6 +154,29 @@ describe('training jobs and the model registry', () => {
     expect(existsSync(join(runsDir, training.id as string))).toBe(false);
   }, 120_000);
 
+  it('a training worker stopped with SIGTERM hands the training back, and it resumes from its last epoch', async () => {
+    const trainer = system.workers.find((w) => w.lines.some((l) => l.includes('"queues":["training"')))!;
+    const training = await startTraining(system, { ...SHORT_TRAINING, epochs: 4 });
+    let view: JobBody = training;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && !(view.progress?.epoch >= 2); await sleep(100)) {
+      view = await json(await fetch(`${system.baseUrl}/v1/trainings/${training.id}`));
+    }
+    expect(view.status).toBe('processing');
+    trainer.child.kill('SIGTERM');
+    expect(await trainer.exited).toEqual({ code: 0, signal: null });
+    view = await json(await fetch(`${system.baseUrl}/v1/trainings/${training.id}`));
+    expect(view.status).toBe('queued');
+    expect(existsSync(join(runsDir, training.id as string, 'checkpoint', 'state.json'))).toBe(true);
+
+    const successor = await system.startWorker({}, ['--device', 'cpu', '--queues', 'training,webhooks']);
+    for (const deadline = Date.now() + 90_000; Date.now() < deadline && !['succeeded', 'failed'].includes(view.status); await sleep(200)) {
+      view = await json(await fetch(`${system.baseUrl}/v1/trainings/${training.id}`));
+    }
+    expect(view.status, system.logs()).toBe('succeeded');
+    expect(view.history.map((h: JobBody) => h.epoch)).toEqual([1, 2, 3, 4]);
+    expect(successor.lines.some((l) => /"resume":true/.test(l))).toBe(true);
+  }, 180_000);
+
   it('rejects invalid training requests with 400 and names the field', async () => {
     const res = await fetch(`${system.baseUrl}/v1/trainings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ epochs: 0 }) });
     expect(res.status).toBe(400);

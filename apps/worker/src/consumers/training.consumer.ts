@@ -28,6 +28,7 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
   const viewNow = async (job: Job<TrainingJobData, TrainingResult>, state: string) =>
     trainingViewOf(job, state, await cancelRequests.requestedAt(job.id!));
 
+  const shutdown = new AbortController();
   const worker = new Worker<TrainingJobData, TrainingResult>(
     queue,
     createTrainingProcessor({
@@ -42,6 +43,7 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
       backendLabel: ctx.backendLabel,
       workerId: ctx.workerId,
       log,
+      shutdown: shutdown.signal,
       onProgress: (job, progress) => {
         const p = progress.progress;
         emit(job, 'training.progress', async () => ({ id: job.id, ...progress }), p.epoch * 1_000_000 + p.batch);
@@ -73,6 +75,7 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
     queue,
     ready: () => worker.waitUntilReady().then(() => undefined),
     async close() {
+      shutdown.abort();
       await worker.close();
       await webhookQueue.close();
     },

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import {
   JOB_CANCELED,
@@ -49,6 +49,12 @@ export interface TrainingProcessorDeps {
   backendLabel: string;
   workerId: string;
   log: Logger;
+  /**
+   * Aborted when the worker shuts down: the training stops at its next batch
+   * and goes back to the queue with its epoch checkpoints kept, so it resumes
+   * (here after a restart, or from scratch on another machine).
+   */
+  shutdown: AbortSignal;
   /** Throttled progress and the final outcome, for webhooks. */
   onProgress?: (job: Job<TrainingJobData>, progress: TrainingJobProgress) => void;
 }
@@ -59,7 +65,7 @@ function insideRoot(root: string, path: string): boolean {
 }
 
 export function createTrainingProcessor(deps: TrainingProcessorDeps) {
-  return async function processTraining(job: Job<TrainingJobData, TrainingResult>, _token?: string, signal?: AbortSignal): Promise<TrainingResult> {
+  return async function processTraining(job: Job<TrainingJobData, TrainingResult>, token?: string, signal?: AbortSignal): Promise<TrainingResult> {
     const parsed = trainingJobDataSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(formatFailedReason('BAD_INPUT', `training request is invalid: ${parsed.error.issues[0]?.message}`));
     const request = parsed.data;
@@ -95,6 +101,7 @@ export function createTrainingProcessor(deps: TrainingProcessorDeps) {
 
     const abort = new AbortController();
     signal?.addEventListener('abort', () => abort.abort());
+    deps.shutdown.addEventListener('abort', () => abort.abort());
     const cancelPoll = setInterval(() => {
       deps.cancelRequests.requestedAt(job.id!).then(
         (at) => at && abort.abort(),
@@ -154,6 +161,11 @@ export function createTrainingProcessor(deps: TrainingProcessorDeps) {
         },
       });
     } catch (error) {
+      if (error instanceof TrainingCanceledError && deps.shutdown.aborted && !(await deps.cancelRequests.requestedAt(job.id!))) {
+        deps.log.info({ job: job.id, epochs_done: history.length }, 'worker shutting down: training goes back to the queue and resumes from its last epoch');
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
       if (error instanceof TrainingCanceledError) {
         // Nothing half-written is kept: the checkpoints go, and no model folder was started.
         await rm(runDir, { recursive: true, force: true });
