@@ -1,9 +1,7 @@
 /** Cross-cutting behaviour of the app: liveness, unknown routes, request ids, unexpected errors. */
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from './app.ts';
-import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from './test-stack.ts';
-import { createLogger } from '@digitq/service';
+import { createTestStack, fixtures, type TestStack } from './test-stack.ts';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -40,14 +38,7 @@ describe('app', () => {
   });
 
   it('answers an unexpected error as 500 INTERNAL without leaking its message', async () => {
-    const app = createApp({
-      config: TEST_CONFIG,
-      logger: createLogger('api-test', 'silent'),
-      jobs: stack.jobs,
-    redis: stack.redis,
-    prefix: stack.prefix,
-    queues: stack.queues,
-      webhooks: stack.webhooks,
+    const app = stack.appWith({
       preprocess: async () => {
         throw new Error('secret internal detail');
       },

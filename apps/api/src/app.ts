@@ -71,9 +71,9 @@ export interface AppDeps {
     deliveries: WebhookDeliveryLog;
   };
   /** Training jobs (POST/GET /v1/trainings). */
-  trainings?: TrainingJobs;
+  trainings: TrainingJobs;
   /** The model registry (GET /v1/models, activation). */
-  registry?: ModelRegistry;
+  registry: ModelRegistry;
   /** Image bytes -> model inputs. Default: @digitq/imaging's preprocessDigitImages with maxBytes = MAX_IMAGE_BYTES. */
   preprocess?: PreprocessImages;
   /** Aborted when shutdown begins, so requests holding on `Prefer: wait` answer at once instead of delaying it. */
@@ -96,8 +96,6 @@ export function createApp(deps: AppDeps): Express {
     adminEnabled: admin.apiKey !== undefined || admin.basic !== undefined,
     maxImagesPerJob: config.MAX_IMAGES_PER_JOB,
     maxImageBytes: config.MAX_IMAGE_BYTES,
-    trainings: deps.trainings !== undefined,
-    models: deps.registry !== undefined,
   });
 
   const idempotency = new IdempotencyKeys(deps.redis, deps.prefix, { ttlS: config.IDEMPOTENCY_TTL_S });
@@ -110,7 +108,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(docsRouter(document));
   app.use(adminRouter({ queues: deps.queues, readOnly: config.BULL_BOARD_READ_ONLY, guard: adminGuard }));
   app.use(metricsRouter({ registry: metrics.registry, guard: adminGuard }));
-  if (deps.registry) app.use(modelActivationRouter({ registry: deps.registry, adminGuard }));
+  app.use(modelActivationRouter({ registry: deps.registry, adminGuard }));
   app.use(authenticate(keyring));
   if (config.RATE_LIMIT_PER_S > 0) app.use(perOwnerRateLimit({ redis: deps.redis, prefix: deps.prefix, perSecond: config.RATE_LIMIT_PER_S, logger: deps.logger }));
   app.use(workersRouter({ redis: deps.redis, prefix: deps.prefix }));
@@ -128,8 +126,8 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(webhooksRouter({ jobs, deliveries: webhooks.deliveries }));
-  if (deps.trainings) app.use(trainingsRouter({ trainings: deps.trainings, idempotency, checkWebhookUrl: (url) => checkWebhookUrl(webhooks.guard, url) }));
-  if (deps.registry) app.use(modelsRouter({ registry: deps.registry }));
+  app.use(trainingsRouter({ trainings: deps.trainings, idempotency, checkWebhookUrl: (url) => checkWebhookUrl(webhooks.guard, url) }));
+  app.use(modelsRouter({ registry: deps.registry }));
   app.use(routeNotFound());
   app.use(errorHandler());
   return app;

@@ -2,8 +2,6 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PIXELS_PER_IMAGE } from '@digitq/contracts';
-import { createLogger } from '@digitq/service';
-import { createApp } from './app.ts';
 import { QUEUE_COUNT_CACHE_MS, QUEUE_FULL_RETRY_AFTER_S } from './middleware/backpressure.ts';
 import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from './test-stack.ts';
 
@@ -58,7 +56,7 @@ describe('backpressure', () => {
             }
           : Reflect.get(target, property, receiver),
     });
-    const app = createApp({ config: TEST_CONFIG, logger: createLogger('api-test', 'silent'), jobs: counting, redis: stack.redis, prefix: stack.prefix, queues: stack.queues, webhooks: stack.webhooks });
+    const app = stack.appWith({ jobs: counting });
     // Empty bodies: admitted, then refused by the body check (400 NO_IMAGE) without enqueueing anything.
     const answers = await Promise.all(Array.from({ length: 20 }, () => request(app).post('/v1/jobs')));
     expect(answers.every((res) => res.status === 400)).toBe(true);
@@ -87,15 +85,7 @@ describe('rate limit', () => {
 
   it('is shared by every API instance through Redis', async () => {
     stack = await createTestStack({ API_KEYS, RATE_LIMIT_PER_S: 2 });
-    const second = createApp({
-      config: { ...TEST_CONFIG, API_KEYS, RATE_LIMIT_PER_S: 2 },
-      logger: createLogger('api-test', 'silent'),
-      jobs: stack.jobs,
-      redis: stack.redis,
-      prefix: stack.prefix,
-      queues: stack.queues,
-      webhooks: stack.webhooks,
-    });
+    const second = stack.appWith({ config: { ...TEST_CONFIG, API_KEYS, RATE_LIMIT_PER_S: 2 } });
     const statuses = await Promise.all(
       [stack.app, second, stack.app, second].map((app) => request(app).get('/v1/jobs').set('Authorization', `Bearer ${ALICE}`).then((res) => res.status)),
     );

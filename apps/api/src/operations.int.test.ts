@@ -5,8 +5,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PIXELS_PER_IMAGE, workerListSchema, type WorkerHeartbeat } from '@digitq/contracts';
 import { publishWorkerHeartbeat } from '@digitq/jobs';
-import { createApp } from './app.ts';
-import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from './test-stack.ts';
+import { createTestStack, fixtures, type TestStack } from './test-stack.ts';
 
 let stack: TestStack;
 afterEach(async () => {
@@ -84,14 +83,8 @@ describe('request log', () => {
         done();
       },
     });
-    const app = createApp({
-      config: TEST_CONFIG,
+    const app = stack.appWith({
       logger: pino({ level: 'info' }, sink),
-      jobs: stack.jobs,
-      redis: stack.redis,
-      prefix: stack.prefix,
-      queues: stack.queues,
-      webhooks: stack.webhooks,
       preprocess: async () => {
         throw new Error('boom');
       },

@@ -19,7 +19,7 @@ import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createQueue, cr
 import { ModelRegistry } from '@digitq/registry';
 import { renderDigitImage } from '@digitq/imaging/test-images';
 import { createLogger } from '@digitq/service';
-import { testRedisUrl } from '@digitq/test-utils';
+import { expectNoRedisConnectionsNamed, testRedisUrl } from '@digitq/test-utils';
 import { WebhookDeliveryLog, WebhookUrlGuard } from '@digitq/webhooks';
 import { createApp, type AppConfig, type AppDeps } from './app.ts';
 
@@ -43,6 +43,8 @@ const SCAN_COUNT = 500;
 
 export interface TestStack {
   app: Express;
+  /** Another app over the same stack, with some of its dependencies replaced. */
+  appWith(overrides: Partial<AppDeps>): Express;
   jobs: InferenceJobs;
   trainings: TrainingJobs;
   /** The registry, over a temporary models folder of the stack's own. */
@@ -71,24 +73,6 @@ export function fakeResult(job: Job<InferenceJobData>, digit = 5): InferenceResu
   };
 }
 
-const CONNECTION_CHECK_TIMEOUT_MS = 2000;
-const CONNECTION_CHECK_INTERVAL_MS = 20;
-
-async function expectNoConnectionsNamed(redisUrl: string, prefix: string): Promise<void> {
-  const probe = createRedisConnection(redisUrl);
-  try {
-    const deadline = Date.now() + CONNECTION_CHECK_TIMEOUT_MS;
-    for (;;) {
-      const list = (await probe.client('LIST')) as string;
-      const open = list.split('\n').filter((line) => line.includes(` name=${prefix}`));
-      if (open.length === 0) return;
-      if (Date.now() > deadline) expect(open, 'Redis connections left open by the test stack').toEqual([]);
-      await new Promise((resolve) => setTimeout(resolve, CONNECTION_CHECK_INTERVAL_MS));
-    }
-  } finally {
-    await probe.quit();
-  }
-}
 
 export interface TestStackOptions {
   /** Another Redis than the shared one of the run (e.g. one the test stops and restarts). */
@@ -118,7 +102,7 @@ export async function createTestStack(config: Partial<AppConfig> = {}, options: 
   const trainings = new TrainingJobs({ queue: queues[1]!, cancelRequests: new CancelRequests(redis, prefix, QUEUE_NAMES.training, RESULT_TTL_S) });
   const modelsDir = mkdtempSync(join(tmpdir(), 'digitq-api-models-'));
   const registry = new ModelRegistry(redis, prefix, modelsDir);
-  const app = createApp({
+  const deps: AppDeps = {
     config: { ...TEST_CONFIG, ...config },
     logger: createLogger('api-test', 'silent'),
     jobs,
@@ -128,11 +112,13 @@ export async function createTestStack(config: Partial<AppConfig> = {}, options: 
     webhooks,
     trainings,
     registry,
-  });
+  };
+  const app = createApp(deps);
   const workers: Worker[] = [];
 
   return {
     app,
+    appWith: (overrides) => createApp({ ...deps, ...overrides }),
     jobs,
     trainings,
     registry,
@@ -167,7 +153,7 @@ export async function createTestStack(config: Partial<AppConfig> = {}, options: 
       } while (cursor !== '0');
       await redis.quit();
       rmSync(modelsDir, { recursive: true, force: true });
-      await expectNoConnectionsNamed(redisUrl, prefix);
+      await expectNoRedisConnectionsNamed(redisUrl, prefix);
     },
   };
 }

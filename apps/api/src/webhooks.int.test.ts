@@ -3,25 +3,15 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PIXELS_PER_IMAGE, webhookAttemptListSchema, type WebhookAttempt } from '@digitq/contracts';
-import { createLogger } from '@digitq/service';
 import { WebhookUrlGuard } from '@digitq/webhooks';
-import { createApp } from './app.ts';
-import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from './test-stack.ts';
+import { createTestStack, fixtures, type TestStack } from './test-stack.ts';
 
 let stack: TestStack;
 /** The API as deployed: WEBHOOK_ALLOW_PRIVATE unset. */
 let guarded: Express;
 beforeEach(async () => {
   stack = await createTestStack();
-  guarded = createApp({
-    config: TEST_CONFIG,
-    logger: createLogger('api-test', 'silent'),
-    jobs: stack.jobs,
-    redis: stack.redis,
-    prefix: stack.prefix,
-    queues: stack.queues,
-    webhooks: { guard: new WebhookUrlGuard({ allowPrivate: false }), deliveries: stack.webhooks.deliveries },
-  });
+  guarded = stack.appWith({ webhooks: { guard: new WebhookUrlGuard({ allowPrivate: false }), deliveries: stack.webhooks.deliveries } });
 });
 afterEach(async () => {
   await stack.close();

@@ -9,10 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
-import { expect } from 'vitest';
 import { QUEUE_NAMES, type WebhookDeliveryJobData, type WebhookDeliveryResult } from '@digitq/contracts';
 import { createQueue, createRedisConnection } from '@digitq/jobs';
-import { testRedisUrl } from '@digitq/test-utils';
+import { expectNoRedisConnectionsNamed, testRedisUrl } from '@digitq/test-utils';
 import {
   WebhookDeliveryLog,
   WebhookSecrets,
@@ -29,8 +28,6 @@ export const RESULT_TTL_S = 600;
 /** Fast stand-in for the Standard Webhooks schedule: 3 attempts, 100 ms then 200 ms apart. */
 export const FAST_SCHEDULE_MS = [0, 100, 200] as const;
 const SCAN_COUNT = 500;
-const CONNECTION_CHECK_TIMEOUT_MS = 2000;
-const CONNECTION_CHECK_INTERVAL_MS = 20;
 
 export interface LogLine {
   level: number;
@@ -59,22 +56,6 @@ export interface WebhookTestStack {
   enqueue(input: Partial<WebhookEventInput> & { url: string }): Promise<string | null>;
   startDeliveryWorker(options?: DeliveryWorkerOptions): Promise<Worker<WebhookDeliveryJobData, WebhookDeliveryResult>>;
   close(): Promise<void>;
-}
-
-async function expectNoConnectionsNamed(prefix: string): Promise<void> {
-  const probe = createRedisConnection(testRedisUrl());
-  try {
-    const deadline = Date.now() + CONNECTION_CHECK_TIMEOUT_MS;
-    for (;;) {
-      const list = (await probe.client('LIST')) as string;
-      const open = list.split('\n').filter((line) => line.includes(` name=${prefix}`));
-      if (open.length === 0) return;
-      if (Date.now() > deadline) expect(open, 'Redis connections left open by the webhook test stack').toEqual([]);
-      await new Promise((resolve) => setTimeout(resolve, CONNECTION_CHECK_INTERVAL_MS));
-    }
-  } finally {
-    await probe.quit();
-  }
 }
 
 export async function createWebhookTestStack(name = 'webhooks'): Promise<WebhookTestStack> {
@@ -136,7 +117,7 @@ export async function createWebhookTestStack(name = 'webhooks'): Promise<Webhook
         cursor = next;
       } while (cursor !== '0');
       await redis.quit();
-      await expectNoConnectionsNamed(prefix);
+      await expectNoRedisConnectionsNamed(testRedisUrl(), prefix);
     },
   };
 }

@@ -1,2 +1,3 @@
 export { startRedisServer, freePort, waitForRedis, type RunningRedis } from '@digitq/service';
 export * from './test-redis-url.ts';
+export * from './redis-connections.ts';

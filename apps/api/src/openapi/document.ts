@@ -60,9 +60,6 @@ export interface OpenApiOptions {
   adminEnabled: boolean;
   maxImagesPerJob: number;
   maxImageBytes: number;
-  /** The optional route groups the app mounts (see createApp). */
-  trainings: boolean;
-  models: boolean;
 }
 
 export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
@@ -367,8 +364,8 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
     }),
   );
 
-  if (options.trainings) registerTrainings(registry, client, clientErrors);
-  if (options.models) registerModels(registry, client, clientErrors, adminSecurity);
+  registerTrainings(registry, client, clientErrors);
+  registerModels(registry, client, clientErrors, adminSecurity);
 
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
@@ -381,8 +378,8 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
     tags: [
       { name: 'predict', description: 'One image, one answer' },
       { name: 'jobs', description: 'Batches of images as jobs' },
-      ...(options.trainings ? [{ name: 'trainings', description: 'Train new model versions' }] : []),
-      ...(options.models ? [{ name: 'models', description: 'Model versions and which one serves' }] : []),
+      { name: 'trainings', description: 'Train new model versions' },
+      { name: 'models', description: 'Model versions and which one serves' },
       { name: 'operations', description: 'Health, readiness, metrics, workers' },
     ],
   });
