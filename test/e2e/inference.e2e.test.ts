@@ -3,9 +3,9 @@
  * processes running the committed model, driven over HTTP with images drawn
  * in the test.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { renderDigitImage } from '@digitq/imaging/test-images';
-import { System, pollJob } from './system.ts';
+import { pollJob, useSystem } from './system.ts';
 
 type Json = Record<string, any>;
 
@@ -31,13 +31,7 @@ const digitPng = (digit: number, options: Partial<Parameters<typeof renderDigitI
   renderDigitImage({ digit, width: 400, height: 320, format: 'png', ...options });
 
 describe('inference through the queue', () => {
-  const system = new System({ workers: 1 });
-  beforeAll(async () => {
-    await system.start();
-  }, 180_000);
-  afterAll(async () => {
-    await system.stop();
-  }, 60_000);
+  const system = useSystem({ workers: 1 });
 
   it('submit → poll → succeeded with the right digit for each rendered digit 0-9', async () => {
     const submitted = await Promise.all(
@@ -141,13 +135,7 @@ describe('inference through the queue', () => {
 
 describe('cancellation', () => {
   // A long batching delay keeps jobs waiting in the worker, so a cancel can land while they are queued or processing.
-  const system = new System({ workers: 0 });
-  beforeAll(async () => {
-    await system.start();
-  }, 180_000);
-  afterAll(async () => {
-    await system.stop();
-  }, 60_000);
+  const system = useSystem({ workers: 0 });
 
   it('a queued job is canceled at once, and no worker runs it', async () => {
     const { job } = await submit(system.baseUrl, form([{ name: '6.png', bytes: await digitPng(6) }]));
@@ -176,17 +164,11 @@ describe('cancellation', () => {
 });
 
 describe('a worker killed mid-job', () => {
-  const system = new System({
+  const system = useSystem({
     workers: 0,
     // Short locks so the dead worker's job is noticed in seconds, not the default 30 s.
     env: { WORKER_LOCK_MS: '2000', WORKER_STALLED_INTERVAL_MS: '1000' },
   });
-  beforeAll(async () => {
-    await system.start();
-  }, 180_000);
-  afterAll(async () => {
-    await system.stop();
-  }, 60_000);
 
   it('does not lose the job: another worker picks it up and it succeeds', async () => {
     // This worker holds each job in its batcher for 20 s, so it is surely mid-job when killed.

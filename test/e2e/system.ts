@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue, QueueEvents } from 'bullmq';
+import { afterAll, beforeAll } from 'vitest';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@digitq/config';
 import { freePort, testRedisUrl } from '@digitq/test-utils';
@@ -158,4 +159,20 @@ export async function pollJob(baseUrl: string, id: string, done: (job: JobBody) 
     if (done(job) || Date.now() > deadline) return job;
     await sleep(50);
   }
+}
+
+/**
+ * A System started before the suite's tests and stopped after them;
+ * `setup` runs after start (e.g. to add workers with their own settings).
+ */
+export function useSystem(options: SystemOptions = {}, setup?: (system: System) => Promise<void>): System {
+  const system = new System(options);
+  beforeAll(async () => {
+    await system.start();
+    await setup?.(system);
+  }, 180_000);
+  afterAll(async () => {
+    await system.stop();
+  }, 60_000);
+  return system;
 }

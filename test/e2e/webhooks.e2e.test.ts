@@ -4,10 +4,10 @@
  * receiver, verified with the standardwebhooks package.
  */
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { renderDigitImage } from '@digitq/imaging/test-images';
 import { answer, startTestReceiver, type TestReceiver } from '@digitq/webhooks/test-receiver';
-import { System, pollJob, sleep, type JobBody } from './system.ts';
+import { pollJob, sleep, useSystem, type JobBody, type System } from './system.ts';
 
 const SECRET = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
 
@@ -29,19 +29,14 @@ async function deliveryLog(system: System, jobId: string, until: (log: JobBody[]
 }
 
 describe('webhooks end to end', () => {
-  const system = new System({
-    workers: 0,
-    env: { WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_SCHEDULE_MS: '0,150,300' },
-  });
+  const system = useSystem(
+    { workers: 0, env: { WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_SCHEDULE_MS: '0,150,300' } },
+    async (s) => void (await s.startWorker({}, ['--device', 'cpu', '--queues', 'inference,webhooks'])),
+  );
   const receivers: TestReceiver[] = [];
-  beforeAll(async () => {
-    await system.start();
-    await system.startWorker({}, ['--device', 'cpu', '--queues', 'inference,webhooks']);
-  }, 180_000);
   afterAll(async () => {
     await Promise.all(receivers.map((r) => r.close()));
-    await system.stop();
-  }, 60_000);
+  });
 
   const receiver = async (handler?: Parameters<typeof startTestReceiver>[0]) => {
     const r = await startTestReceiver(handler);
