@@ -1,5 +1,6 @@
 /**
  * npm run eval -- [--model <dir> | --model name@version] [--dataset mnist] [--split test] [--limit N]
+ *   [--distort default|mild]   (robustness: the test digits distorted like training augmentation, seeded)
  *
  * Evaluates a model folder (default: the active version of DEFAULT_MODEL) and
  * prints one JSON line on stdout:
@@ -10,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '@digitq/config';
 import { loadMnist, sliceDataset, type Split } from '@digitq/datasets';
-import { evaluateModel, initBackend, loadModelFolder, resolveModelDir, METADATA_JSON, type BackendPreference } from '@digitq/model';
+import { AUGMENT_PRESETS, SeededRandom, augmentBatch, evaluateModel, initBackend, loadModelFolder, resolveModelDir, METADATA_JSON, type BackendPreference } from '@digitq/model';
 import { createCliLogger, exitOnError } from './cli-support.ts';
 
 const { values } = parseArgs({
@@ -20,8 +21,12 @@ const { values } = parseArgs({
     split: { type: 'string', default: 'test' },
     limit: { type: 'string' },
     backend: { type: 'string' },
+    distort: { type: 'string' },
   },
 });
+
+/** Seed of the distortions, so a robustness figure can be reproduced. */
+const DISTORT_SEED = 12345;
 
 const config = loadConfig();
 const log = createCliLogger('eval', config.LOG_LEVEL);
@@ -37,13 +42,17 @@ async function main(): Promise<void> {
   const full = await loadMnist(config.DATA_DIR, values.split as Split);
   const set = values.limit ? sliceDataset(full, 0, Number(values.limit)) : full;
   const started = performance.now();
-  const evaluation = await evaluateModel(model, set);
+  const distortion = values.distort ? AUGMENT_PRESETS[values.distort as keyof typeof AUGMENT_PRESETS] : undefined;
+  if (values.distort && !distortion) throw new Error(`--distort must be one of ${Object.keys(AUGMENT_PRESETS).join(', ')}`);
+  const rand = new SeededRandom(DISTORT_SEED);
+  const evaluation = await evaluateModel(model, set, distortion ? { transform: (x) => augmentBatch(x, distortion, rand) } : {});
   const seconds = (performance.now() - started) / 1000;
   log.info({ model: `${metadata.name}@${metadata.version}`, confusion: evaluation.confusion }, 'confusion matrix (rows: label, columns: prediction)');
   process.stdout.write(
     JSON.stringify({
       dataset: values.dataset,
       split: values.split,
+      ...(values.distort ? { distort: values.distort } : {}),
       count: evaluation.count,
       accuracy: evaluation.accuracy,
       backend: backend.label,

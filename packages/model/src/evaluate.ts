@@ -12,8 +12,13 @@ export interface Evaluation {
   confusion: number[][];
 }
 
+export interface EvaluateOptions {
+  /** Applied to each batch before the model sees it (e.g. distortions for a robustness check). */
+  transform?: (images: tf.Tensor4D) => tf.Tensor4D;
+}
+
 /** Accuracy, mean cross-entropy and confusion matrix of `model` on every image of `set`. */
-export async function evaluateModel(model: tf.LayersModel, set: DigitDataset): Promise<Evaluation> {
+export async function evaluateModel(model: tf.LayersModel, set: DigitDataset, options: EvaluateOptions = {}): Promise<Evaluation> {
   const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
   let correct = 0;
   let lossSum = 0;
@@ -21,7 +26,7 @@ export async function evaluateModel(model: tf.LayersModel, set: DigitDataset): P
     const end = Math.min(set.count, start + EVAL_BATCH);
     const [predictions, losses] = tf.tidy(() => {
       const { x, y } = datasetBatch(set, start, end);
-      const probs = model.predict(x) as tf.Tensor2D;
+      const probs = model.predict(options.transform ? options.transform(x) : x) as tf.Tensor2D;
       const loss = tf.metrics.categoricalCrossentropy(y, tf.clipByValue(probs, 1e-7, 1));
       return [tf.argMax(probs, 1), loss];
     });
