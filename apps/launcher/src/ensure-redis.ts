@@ -16,18 +16,24 @@ export interface EnsuredRedis {
   own: RunningRedis | null;
 }
 
+/** Why this launcher must not start a server for `url` itself, or null when it may (plain loopback URL). */
+export function reasonNotToStart(url: string): string | null {
+  const parsed = new URL(url);
+  if (!LOOPBACK_HOSTS.has(parsed.hostname)) return `no Redis answers at ${url}; start it, or point REDIS_URL at one that runs`;
+  if (parsed.password || parsed.username || (parsed.pathname && parsed.pathname !== '/' && parsed.pathname !== '/0')) {
+    return `no Redis answers at ${url}, and it names credentials or a database this launcher would not configure; start that Redis yourself`;
+  }
+  return null;
+}
+
 export async function ensureRedis(url: string, dataDir: string): Promise<EnsuredRedis> {
   try {
     await waitForRedis(url, PROBE_TIMEOUT_MS);
     return { url, own: null };
   } catch {
+    const refusal = reasonNotToStart(url);
+    if (refusal) throw new Error(refusal);
     const parsed = new URL(url);
-    if (!LOOPBACK_HOSTS.has(parsed.hostname)) {
-      throw new Error(`no Redis answers at ${url}; start it, or point REDIS_URL at one that runs`);
-    }
-    if (parsed.password || parsed.username || (parsed.pathname && parsed.pathname !== '/' && parsed.pathname !== '/0')) {
-      throw new Error(`no Redis answers at ${url}, and it names credentials or a database this launcher would not configure; start that Redis yourself`);
-    }
     const dir = resolve(dataDir);
     mkdirSync(dir, { recursive: true });
     const port = Number(parsed.port || 6379);
