@@ -19,7 +19,7 @@ import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createQueue, cr
 import { ModelRegistry } from '@digitq/registry';
 import { renderDigitImage } from '@digitq/imaging/test-images';
 import { createLogger } from '@digitq/service';
-import { expectNoRedisConnectionsNamed, testRedisUrl } from '@digitq/test-utils';
+import { deleteKeysWithPrefix, expectNoRedisConnectionsNamed, testRedisUrl } from '@digitq/test-utils';
 import { WebhookDeliveryLog, WebhookUrlGuard } from '@digitq/webhooks';
 import { createApp, type AppConfig, type AppDeps } from './app.ts';
 
@@ -39,7 +39,6 @@ export const TEST_CONFIG: AppConfig = {
 };
 
 const RESULT_TTL_S = 600;
-const SCAN_COUNT = 500;
 
 export interface TestStack {
   app: Express;
@@ -145,12 +144,7 @@ export async function createTestStack(config: Partial<AppConfig> = {}, options: 
         await each.obliterate({ force: true });
         await each.close();
       }
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', SCAN_COUNT);
-        if (keys.length > 0) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteKeysWithPrefix(redis, prefix);
       await redis.quit();
       rmSync(modelsDir, { recursive: true, force: true });
       await expectNoRedisConnectionsNamed(redisUrl, prefix);

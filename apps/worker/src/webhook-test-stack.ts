@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { QUEUE_NAMES, type WebhookDeliveryJobData, type WebhookDeliveryResult } from '@digitq/contracts';
 import { createQueue, createRedisConnection } from '@digitq/jobs';
-import { expectNoRedisConnectionsNamed, testRedisUrl } from '@digitq/test-utils';
+import { deleteKeysWithPrefix, expectNoRedisConnectionsNamed, testRedisUrl } from '@digitq/test-utils';
 import {
   WebhookDeliveryLog,
   WebhookSecrets,
@@ -27,7 +27,6 @@ import { createWebhookProcessor } from './processors/webhook.processor.ts';
 export const RESULT_TTL_S = 600;
 /** Fast stand-in for the Standard Webhooks schedule: 3 attempts, 100 ms then 200 ms apart. */
 export const FAST_SCHEDULE_MS = [0, 100, 200] as const;
-const SCAN_COUNT = 500;
 
 export interface LogLine {
   level: number;
@@ -110,12 +109,7 @@ export async function createWebhookTestStack(name = 'webhooks'): Promise<Webhook
       await Promise.all(workers.map((worker) => worker.close()));
       await queue.obliterate({ force: true });
       await queue.close();
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', SCAN_COUNT);
-        if (keys.length > 0) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteKeysWithPrefix(redis, prefix);
       await redis.quit();
       await expectNoRedisConnectionsNamed(testRedisUrl(), prefix);
     },

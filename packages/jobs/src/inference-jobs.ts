@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
-  AppError,
   JOB_NAMES,
   JOB_PRIORITY_DEFAULT,
   JOB_PRIORITY_MAX,
@@ -21,7 +20,7 @@ import {
   type JobView,
 } from '@digitq/contracts';
 import type { CancelRequests } from './cancel-requests.ts';
-import { loadOwnedJob } from './owned-job.ts';
+import { loadOwnedJob, requestCancel } from './owned-job.ts';
 import type { JobWaiter } from './job-waiter.ts';
 
 export interface SubmitInferenceInput {
@@ -180,11 +179,7 @@ export class InferenceJobs {
   async cancel(id: string, owner: string | null): Promise<JobView | null> {
     const current = await this.get(id, owner);
     if (!current) return null;
-    if (current.status === 'canceled') return current;
-    if (TERMINAL_STATUSES.includes(current.status)) {
-      throw new AppError('JOB_FINISHED', `job ${id} already ${current.status}; only queued or processing jobs can be canceled`);
-    }
-    await this.deps.cancelRequests.request(id);
+    if ((await requestCancel(current, id, this.deps.cancelRequests, 'job')) === 'already-canceled') return current;
     this.deps.waiter.wake(id);
     return this.get(id, owner);
   }

@@ -1,4 +1,5 @@
 import type { Job, Queue } from 'bullmq';
+import { AppError, TERMINAL_STATUSES, type JobStatus } from '@digitq/contracts';
 import type { CancelRequests } from './cancel-requests.ts';
 
 /**
@@ -16,4 +17,23 @@ export async function loadOwnedJob<T extends Job<{ owner: string }>>(
   if (!job || (owner !== null && job.data.owner !== owner)) return null;
   const [state, canceledAt] = await Promise.all([job.getState(), cancelRequests.requestedAt(id)]);
   return { job, state, canceledAt };
+}
+
+/**
+ * The cancel rule both job kinds share: canceled stays canceled, a finished
+ * job cannot be canceled (409 JOB_FINISHED), anything else gets a cancel
+ * request that workers honour at their next safe point.
+ */
+export async function requestCancel<V extends { status: JobStatus }>(
+  current: V,
+  id: string,
+  cancelRequests: CancelRequests,
+  what: 'job' | 'training',
+): Promise<'requested' | 'already-canceled'> {
+  if (current.status === 'canceled') return 'already-canceled';
+  if (TERMINAL_STATUSES.includes(current.status)) {
+    throw new AppError('JOB_FINISHED', `${what} ${id} already ${current.status}; only queued or running ${what}s can be canceled`);
+  }
+  await cancelRequests.request(id);
+  return 'requested';
 }

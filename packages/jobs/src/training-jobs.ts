@@ -6,9 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job, Queue } from 'bullmq';
 import {
-  AppError,
   JOB_NAMES,
-  TERMINAL_STATUSES,
   parseFailedReason,
   statusFromState,
   trainingJobProgressSchema,
@@ -19,7 +17,7 @@ import {
   type WebhookRequest,
 } from '@digitq/contracts';
 import type { CancelRequests } from './cancel-requests.ts';
-import { loadOwnedJob } from './owned-job.ts';
+import { loadOwnedJob, requestCancel } from './owned-job.ts';
 
 /** A training that dies with its worker is retried (resuming from its last epoch checkpoint on the same machine). */
 export const TRAINING_ATTEMPTS = 2;
@@ -87,11 +85,7 @@ export class TrainingJobs {
   async cancel(id: string, owner: string | null): Promise<TrainingView | null> {
     const current = await this.get(id, owner);
     if (!current) return null;
-    if (current.status === 'canceled') return current;
-    if (TERMINAL_STATUSES.includes(current.status)) {
-      throw new AppError('JOB_FINISHED', `training ${id} already ${current.status}; only queued or running trainings can be canceled`);
-    }
-    await this.deps.cancelRequests.request(id);
+    if ((await requestCancel(current, id, this.deps.cancelRequests, 'training')) === 'already-canceled') return current;
     return this.get(id, owner);
   }
 }

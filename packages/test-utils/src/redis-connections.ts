@@ -24,3 +24,15 @@ export async function expectNoRedisConnectionsNamed(redisUrl: string, prefix: st
     await probe.quit();
   }
 }
+
+const SCAN_COUNT = 500;
+
+/** Deletes every key under `prefix:` (what a test's queues, indexes and logs left behind). */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', SCAN_COUNT);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
