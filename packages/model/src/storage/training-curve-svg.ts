@@ -11,7 +11,10 @@ interface Series {
   values: (number | null)[];
 }
 
-function panel(x0: number, title: string, series: Series[], epochs: number, yMin: number, yMax: number): string {
+/** Where the legend goes: away from where the curves run (loss falls to the bottom, accuracy rises to the top). */
+type LegendCorner = 'top-right' | 'bottom-right';
+
+function panel(x0: number, title: string, series: Series[], epochs: number, yMin: number, yMax: number, legend: LegendCorner): string {
   const w = WIDTH / 2 - MARGIN.left - MARGIN.right;
   const h = HEIGHT - MARGIN.top - MARGIN.bottom;
   const sx = (e: number) => x0 + MARGIN.left + (epochs <= 1 ? w / 2 : ((e - 1) / (epochs - 1)) * w);
@@ -28,7 +31,8 @@ function panel(x0: number, title: string, series: Series[], epochs: number, yMin
   series.forEach((s, i) => {
     const points = s.values.flatMap((v, e) => (v === null ? [] : [`${sx(e + 1).toFixed(1)},${sy(v).toFixed(1)}`]));
     if (points.length > 0) parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${points.join(' ')}"/>`);
-    parts.push(`<text x="${x0 + MARGIN.left + 8}" y="${MARGIN.top + 14 + i * 13}" font-size="10" fill="${s.color}">${s.label}</text>`);
+    const y = legend === 'top-right' ? MARGIN.top + 14 + i * 13 : MARGIN.top + h - 8 - (series.length - 1 - i) * 13;
+    parts.push(`<text x="${x0 + MARGIN.left + w - 8}" y="${y}" font-size="10" text-anchor="end" fill="${s.color}">${s.label}</text>`);
   });
   return parts.join('\n');
 }
@@ -59,8 +63,8 @@ export function renderTrainingCurveSvg(history: readonly EpochRecord[], title: s
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" font-family="sans-serif">`,
     `<title>${title}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    panel(0, `${title}: loss`, loss, epochs, lossMin, lossMax),
-    panel(WIDTH / 2, `${title}: accuracy`, accuracy, epochs, accMin, Math.min(1, accMax)),
+    panel(0, `${title}: loss`, loss, epochs, lossMin, lossMax, 'top-right'),
+    panel(WIDTH / 2, `${title}: accuracy`, accuracy, epochs, accMin, Math.min(1, accMax), 'bottom-right'),
     '</svg>',
     '',
   ].join('\n');
