@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '@digitq/config';
 import { loadMnist, sliceDataset, type Split } from '@digitq/datasets';
-import { AUGMENT_PRESETS, SeededRandom, augmentBatch, evaluateModel, initBackend, loadModelFolder, resolveModelDir, METADATA_JSON, type BackendPreference } from '@digitq/model';
+import { AUGMENT_PRESETS, SeededRandom, augmentBatch, evaluateModel, initBackend, loadModelFolder, resolveModelDir, type BackendPreference } from '@digitq/model';
+import { METADATA_JSON } from '@digitq/registry';
 import { createCliLogger, exitOnError } from './cli-support.ts';
 
 const { values } = parseArgs({

@@ -5,7 +5,7 @@
  * stops everything on Ctrl-C (a second Ctrl-C forces).
  */
 import { ConfigError, loadConfig, type Config } from '@digitq/config';
-import { readActiveVersion } from '@digitq/model';
+import { readActiveVersion } from '@digitq/registry';
 import { createLogger } from '@digitq/service';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';

@@ -10,8 +10,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
 import type { ModelMetadata } from '@digitq/contracts';
-import { loadModelFolder, readActiveVersion, resolveModelDir } from '@digitq/model';
-import type { ModelRegistry } from '@digitq/registry';
+import { loadModelFolder, resolveModelDir } from '@digitq/model';
+import { readActiveVersion, type ModelRegistry } from '@digitq/registry';
 
 const RELOAD_RETRY_MS = 60_000;
 

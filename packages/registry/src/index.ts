@@ -1,1 +1,2 @@
 export * from './model-registry.ts';
+export * from './model-folders.ts';

@@ -11,13 +11,11 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { METADATA_JSON, listVersions, readActiveVersion, sha256, versionNumber, writeActiveVersion } from './model-folders.ts';
 import type { Redis } from 'ioredis';
-import { MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN, modelMetadataSchema, type ModelMetadata, type ModelList } from '@digitq/contracts';
+import { MODEL_NAME_PATTERN, modelMetadataSchema, type ModelMetadata, type ModelList } from '@digitq/contracts';
 
-const METADATA_JSON = 'metadata.json';
-const ACTIVE_FILE = 'ACTIVE';
 /** Files a version consists of; the first two are covered by checksums in its metadata. */
 const SERVED_FILES = ['model.json', 'weights.bin'] as const;
 const EXTRA_FILES = ['history.json', 'training-curve.svg'] as const;
@@ -30,14 +28,6 @@ export class RegistryError extends Error {
     super(message);
     this.name = 'RegistryError';
   }
-}
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function versionNumber(version: string): number {
-  return Number(version.slice(1));
 }
 
 export class ModelRegistry {
@@ -85,7 +75,7 @@ export class ModelRegistry {
    */
   async allocateVersion(name: string): Promise<string> {
     const highestRegistered = (await this.redis.zrevrange(this.key(name, 'versions'), 0, 0, 'WITHSCORES'))[1];
-    const local = await this.localVersions(name);
+    const local = await listVersions(this.modelsDir, name);
     const floor = Math.max(Number(highestRegistered ?? 0), ...local.map(versionNumber), 0);
     const counter = this.key(name, 'seq');
     // Raise the counter to the floor atomically, then take the next number.
@@ -111,7 +101,7 @@ export class ModelRegistry {
   async activate(name: string, version: string): Promise<void> {
     if (!(await this.get(name, version))) throw new RegistryError('MODEL_NOT_FOUND', `model ${name}@${version} is not registered`);
     await this.redis.set(this.key(name, 'active'), version);
-    await this.writeLocalActive(name, version);
+    await writeActiveVersion(this.modelsDir, name, version);
   }
 
   async list(): Promise<ModelList> {
@@ -140,8 +130,8 @@ export class ModelRegistry {
     for (const entry of await readdir(this.modelsDir, { withFileTypes: true })) {
       if (!entry.isDirectory() || !MODEL_NAME_PATTERN.test(entry.name)) continue;
       const name = entry.name;
-      for (const version of await this.localVersions(name)) await this.publishFolder(join(this.modelsDir, name, version));
-      const diskActive = await this.readLocalActive(name);
+      for (const version of await listVersions(this.modelsDir, name)) await this.publishFolder(join(this.modelsDir, name, version));
+      const diskActive = await readActiveVersion(this.modelsDir, name);
       if (diskActive && (await this.get(name, diskActive))) await this.redis.set(this.key(name, 'active'), diskActive, 'NX');
     }
   }
@@ -172,30 +162,5 @@ export class ModelRegistry {
       await rm(tmp, { recursive: true, force: true });
     }
     return dir;
-  }
-
-  private async localVersions(name: string): Promise<string[]> {
-    const dir = join(this.modelsDir, name);
-    if (!existsSync(dir)) return [];
-    const entries = await readdir(dir, { withFileTypes: true });
-    return entries
-      .filter((e) => e.isDirectory() && MODEL_VERSION_PATTERN.test(e.name) && existsSync(join(dir, e.name, METADATA_JSON)))
-      .map((e) => e.name)
-      .sort((a, b) => versionNumber(a) - versionNumber(b));
-  }
-
-  private async readLocalActive(name: string): Promise<string | null> {
-    const path = join(this.modelsDir, name, ACTIVE_FILE);
-    if (existsSync(path)) return (await readFile(path, 'utf8')).trim() || null;
-    return (await this.localVersions(name)).at(-1) ?? null;
-  }
-
-  /** The on-disk pointer, for a cold start without Redis; best effort on machines without the folder. */
-  private async writeLocalActive(name: string, version: string): Promise<void> {
-    const dir = join(this.modelsDir, name);
-    await mkdir(dir, { recursive: true });
-    const tmp = join(dir, `.${ACTIVE_FILE}.tmp-${process.pid}`);
-    await writeFile(tmp, version + '\n');
-    await rename(tmp, join(dir, ACTIVE_FILE));
   }
 }

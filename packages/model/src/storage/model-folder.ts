@@ -2,46 +2,31 @@
  * Versioned model folders: models/<name>/<version>/ holding model.json,
  * weights.bin, metadata.json, history.json and training-curve.svg. A folder
  * is written under a temporary name and renamed into place, so readers never
- * see half a model. models/<name>/ACTIVE names the version served by default.
+ * see half a model. Listing versions and the ACTIVE pointer live in
+ * @digitq/registry's model-folders (no tfjs there).
  */
 import type * as tf from '@tensorflow/tfjs';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODEL_JSON, WEIGHTS_BIN, loadLayersModel, saveLayersModel } from './file-io.ts';
 import { renderTrainingCurveSvg } from './training-curve-svg.ts';
 import type { EpochRecord } from '../train.ts';
-import { MNIST_INPUT_CONVENTION, MODEL_NAME_PATTERN, MODEL_VERSION_PATTERN, type ModelMetadata } from '@digitq/contracts';
+import { MNIST_INPUT_CONVENTION, MODEL_NAME_PATTERN, type ModelMetadata } from '@digitq/contracts';
+import { METADATA_JSON, listVersions, readActiveVersion, sha256 } from '@digitq/registry';
 
-export const METADATA_JSON = 'metadata.json';
 export const HISTORY_JSON = 'history.json';
 export const TRAINING_CURVE_SVG = 'training-curve.svg';
-export const ACTIVE_FILE = 'ACTIVE';
 
 
 export function assertModelName(name: string): void {
   if (!MODEL_NAME_PATTERN.test(name)) throw new RangeError(`model name ${JSON.stringify(name)} must match ${MODEL_NAME_PATTERN}`);
 }
 
-export async function listVersions(modelsDir: string, name: string): Promise<string[]> {
-  const dir = join(modelsDir, name);
-  if (!existsSync(dir)) return [];
-  const entries = await readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && MODEL_VERSION_PATTERN.test(e.name) && existsSync(join(dir, e.name, METADATA_JSON)))
-    .map((e) => e.name)
-    .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
-}
-
 export async function nextVersion(modelsDir: string, name: string): Promise<string> {
   const versions = await listVersions(modelsDir, name);
   const last = versions.at(-1);
   return `v${last ? Number(last.slice(1)) + 1 : 1}`;
-}
-
-export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export interface WriteModelFolderInput {
@@ -104,19 +89,6 @@ export async function loadModelFolder(dir: string): Promise<{ model: tf.LayersMo
     if (actual !== expected) throw new ModelChecksumError(`${join(dir, file)}: sha256 ${actual} does not match metadata ${expected}`);
   }
   return { model: await loadLayersModel(dir), metadata };
-}
-
-export async function readActiveVersion(modelsDir: string, name: string): Promise<string | null> {
-  const path = join(modelsDir, name, ACTIVE_FILE);
-  if (existsSync(path)) return (await readFile(path, 'utf8')).trim();
-  return (await listVersions(modelsDir, name)).at(-1) ?? null;
-}
-
-export async function writeActiveVersion(modelsDir: string, name: string, version: string): Promise<void> {
-  const path = join(modelsDir, name, ACTIVE_FILE);
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, version + '\n');
-  await rename(tmp, path);
 }
 
 /** Resolves `name` or `name@version` (default: the active version) to a model folder path. */

@@ -1,0 +1,49 @@
+/**
+ * The on-disk side of model versions, without tfjs: models/<name>/<version>/
+ * folders (a version exists once its metadata.json does) and the
+ * models/<name>/ACTIVE pointer used on a cold start. The model package
+ * writes and loads folders; the registry, launcher and worker only read these.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MODEL_VERSION_PATTERN } from '@digitq/contracts';
+
+export const METADATA_JSON = 'metadata.json';
+export const ACTIVE_FILE = 'ACTIVE';
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export function versionNumber(version: string): number {
+  return Number(version.slice(1));
+}
+
+/** The complete versions of `name` in `modelsDir`, oldest first. */
+export async function listVersions(modelsDir: string, name: string): Promise<string[]> {
+  const dir = join(modelsDir, name);
+  if (!existsSync(dir)) return [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((e) => e.isDirectory() && MODEL_VERSION_PATTERN.test(e.name) && existsSync(join(dir, e.name, METADATA_JSON)))
+    .map((e) => e.name)
+    .sort((a, b) => versionNumber(a) - versionNumber(b));
+}
+
+/** The version ACTIVE names, else the newest on disk, else null. */
+export async function readActiveVersion(modelsDir: string, name: string): Promise<string | null> {
+  const path = join(modelsDir, name, ACTIVE_FILE);
+  if (existsSync(path)) return (await readFile(path, 'utf8')).trim() || null;
+  return (await listVersions(modelsDir, name)).at(-1) ?? null;
+}
+
+/** Points ACTIVE at `version`, atomically (temporary file renamed over it). */
+export async function writeActiveVersion(modelsDir: string, name: string, version: string): Promise<void> {
+  const dir = join(modelsDir, name);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${ACTIVE_FILE}.tmp-${process.pid}`);
+  await writeFile(tmp, version + '\n');
+  await rename(tmp, join(dir, ACTIVE_FILE));
+}
