@@ -12,15 +12,13 @@ import {
   JOB_PRIORITY_MAX,
   TERMINAL_STATUSES,
   encodePixels,
-  parseFailedReason,
-  statusFromState,
   type InferenceJobData,
   type InferenceResult,
   type JobStatus,
   type JobView,
 } from '@digitq/contracts';
 import type { CancelRequests } from './cancel-requests.ts';
-import { loadOwnedJob, requestCancel } from './owned-job.ts';
+import { jobLifecycleOf, loadOwnedJob, requestCancel } from './owned-job.ts';
 import type { JobWaiter } from './job-waiter.ts';
 
 export interface SubmitInferenceInput {
@@ -44,10 +42,6 @@ const LIST_SCAN_LIMIT = 1000;
 
 type InferenceJob = Job<InferenceJobData, InferenceResult>;
 
-function iso(ms: number | undefined): string | null {
-  return ms ? new Date(ms).toISOString() : null;
-}
-
 /** Index members sort by creation time: zero-padded ms, then the id. */
 function indexMember(createdMs: number, id: string): string {
   return `${String(createdMs).padStart(15, '0')}:${id}`;
@@ -62,24 +56,15 @@ export type JobViewSource = Pick<InferenceJob, 'id' | 'data' | 'timestamp' | 'pr
  * `canceledAt` is the job's pending cancel request, if any.
  */
 export function jobViewOf(job: JobViewSource, state: string, canceledAt: string | null, defaultModel: string): JobView {
-  let status = statusFromState(state, job.failedReason);
-  // A queued job with a cancel request will be failed by the first worker that sees it; it is canceled already.
-  if (canceledAt && status === 'queued') status = 'canceled';
+  const { id, status, created_at, started_at, completed_at, error } = jobLifecycleOf(job, state, canceledAt);
   const result = status === 'succeeded' ? job.returnvalue : null;
-  const requested = job.data.model ?? defaultModel;
-  const [name, version] = requested.split('@') as [string, string | undefined];
-  const error =
-    status === 'failed' || status === 'canceled'
-      ? job.failedReason
-        ? parseFailedReason(job.failedReason)
-        : { code: 'JOB_CANCELED', message: 'canceled at client request' }
-      : null;
+  const [name, version] = (job.data.model ?? defaultModel).split('@') as [string, string | undefined];
   return {
-    id: job.id!,
+    id,
     status,
-    created_at: new Date(job.timestamp).toISOString(),
-    started_at: iso(job.processedOn),
-    completed_at: iso(job.finishedOn) ?? (status === 'canceled' ? canceledAt : null),
+    created_at,
+    started_at,
+    completed_at,
     model: result ? result.model : { name, version: version ?? null },
     input: { count: job.data.images.length },
     output: result ? { predictions: result.predictions } : null,

@@ -1,5 +1,5 @@
 import type { Job, Queue } from 'bullmq';
-import { AppError, TERMINAL_STATUSES, type JobStatus } from '@digitq/contracts';
+import { AppError, TERMINAL_STATUSES, parseFailedReason, statusFromState, type JobStatus } from '@digitq/contracts';
 import type { CancelRequests } from './cancel-requests.ts';
 
 /**
@@ -36,4 +36,36 @@ export async function requestCancel<V extends { status: JobStatus }>(
   }
   await cancelRequests.request(id);
   return 'requested';
+}
+
+function iso(ms: number | undefined): string | null {
+  return ms ? new Date(ms).toISOString() : null;
+}
+
+/**
+ * What every job view shares: the client status (a queued job with a cancel
+ * request is canceled already: the first worker to see it fails it), the
+ * timestamps, and the error of a failed or canceled job.
+ */
+export function jobLifecycleOf(
+  job: Pick<Job, 'id' | 'timestamp' | 'processedOn' | 'finishedOn' | 'failedReason'>,
+  state: string,
+  canceledAt: string | null,
+): { id: string; status: JobStatus; created_at: string; started_at: string | null; completed_at: string | null; error: { code: string; message: string } | null } {
+  let status = statusFromState(state, job.failedReason);
+  if (canceledAt && status === 'queued') status = 'canceled';
+  const error =
+    status === 'failed' || status === 'canceled'
+      ? job.failedReason
+        ? parseFailedReason(job.failedReason)
+        : { code: 'JOB_CANCELED', message: 'canceled at client request' }
+      : null;
+  return {
+    id: job.id!,
+    status,
+    created_at: new Date(job.timestamp).toISOString(),
+    started_at: iso(job.processedOn),
+    completed_at: iso(job.finishedOn) ?? (status === 'canceled' ? canceledAt : null),
+    error,
+  };
 }

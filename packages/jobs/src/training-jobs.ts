@@ -7,8 +7,6 @@ import { randomUUID } from 'node:crypto';
 import type { Job, Queue } from 'bullmq';
 import {
   JOB_NAMES,
-  parseFailedReason,
-  statusFromState,
   trainingJobProgressSchema,
   type TrainingJobData,
   type TrainingRequest,
@@ -17,7 +15,7 @@ import {
   type WebhookRequest,
 } from '@digitq/contracts';
 import type { CancelRequests } from './cancel-requests.ts';
-import { loadOwnedJob, requestCancel } from './owned-job.ts';
+import { jobLifecycleOf, loadOwnedJob, requestCancel } from './owned-job.ts';
 
 /** A training that dies with its worker is retried (resuming from its last epoch checkpoint on the same machine). */
 export const TRAINING_ATTEMPTS = 2;
@@ -29,36 +27,23 @@ export interface TrainingJobsDeps {
   cancelRequests: CancelRequests;
 }
 
-function iso(ms: number | undefined): string | null {
-  return ms ? new Date(ms).toISOString() : null;
-}
-
 /**
  * The training as clients see it, from the BullMQ job and its state; pure, so
  * the API and the worker that emits training.completed build the same body.
  */
 export function trainingViewOf(job: Job<TrainingJobData, TrainingResult>, state: string, canceledAt: string | null): TrainingView {
-  let status = statusFromState(state, job.failedReason);
-  if (canceledAt && status === 'queued') status = 'canceled';
+  const lifecycle = jobLifecycleOf(job, state, canceledAt);
   const progress = trainingJobProgressSchema.safeParse(job.progress);
-  const result = status === 'succeeded' ? job.returnvalue : null;
+  const result = lifecycle.status === 'succeeded' ? job.returnvalue : null;
   const { owner: _owner, webhook: _webhook, submitted_at: _at, ...request } = job.data;
+  const { error, ...times } = lifecycle;
   return {
-    id: job.id!,
-    status,
-    created_at: new Date(job.timestamp).toISOString(),
-    started_at: iso(job.processedOn),
-    completed_at: iso(job.finishedOn) ?? (status === 'canceled' ? canceledAt : null),
+    ...times,
     request,
     progress: progress.success ? progress.data.progress : null,
     history: result?.history ?? (progress.success ? progress.data.history : []),
     model: result ? { ...result.model, test_accuracy: result.test_accuracy, promoted: result.promoted } : null,
-    error:
-      status === 'failed' || status === 'canceled'
-        ? job.failedReason
-          ? parseFailedReason(job.failedReason)
-          : { code: 'JOB_CANCELED', message: 'canceled at client request' }
-        : null,
+    error,
   };
 }
 
