@@ -6,10 +6,9 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { ConfigError, loadConfig, type Config } from '@digitq/config';
 import { QUEUE_NAMES } from '@digitq/contracts';
 import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
-import { createLogger, handleShutdownSignals, type Logger } from '@digitq/service';
+import { createLogger, handleShutdownSignals, loadConfigOrExit, type Logger } from '@digitq/service';
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
 import { ModelRegistry } from '@digitq/registry';
 import { createApp } from './app.ts';
@@ -17,17 +16,6 @@ import { checkStart } from './start-check.ts';
 
 /** Beyond the longest request (a /predict wait), time to close the queue and Redis. */
 const SHUTDOWN_MARGIN_MS = 10_000;
-const BOOT_LOG_LEVEL = 'info';
-
-function readConfig(): Config {
-  try {
-    return loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    createLogger('api', BOOT_LOG_LEVEL).fatal({ issues: error.issues }, error.message);
-    process.exit(1);
-  }
-}
 
 /** Workers sign with the same secret (SET NX in Redis); the API says it once, since receivers need it. */
 async function announceGeneratedWebhookSecret(secrets: WebhookSecrets, log: Logger): Promise<void> {
@@ -40,7 +28,7 @@ async function announceGeneratedWebhookSecret(secrets: WebhookSecrets, log: Logg
 }
 
 function main(): void {
-  const config = readConfig();
+  const config = loadConfigOrExit('api');
   const log = createLogger('api', config.LOG_LEVEL);
   const exposure = checkStart(config);
   if (exposure.refusal !== null) {

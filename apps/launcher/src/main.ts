@@ -4,9 +4,9 @@
  * inference workers, waits until they are ready, prints where to look, and
  * stops everything on Ctrl-C (a second Ctrl-C forces).
  */
-import { ConfigError, loadConfig, type Config } from '@digitq/config';
+import type { Config } from '@digitq/config';
 import { readActiveVersion } from '@digitq/registry';
-import { createLogger } from '@digitq/service';
+import { createLogger, loadConfigOrExit } from '@digitq/service';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ensureRedis } from './ensure-redis.ts';
@@ -62,12 +62,7 @@ function banner(config: Config, redisUrl: string, ownRedis: boolean): string {
 }
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    fail(error instanceof ConfigError ? error.message : String(error));
-  }
+  const config = loadConfigOrExit('launcher');
   const log = createLogger('launcher', config.LOG_LEVEL);
 
   const version = await readActiveVersion(config.MODELS_DIR, config.DEFAULT_MODEL);

@@ -7,12 +7,11 @@
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from '@digitq/config';
 import { QUEUE_NAMES } from '@digitq/contracts';
 import { createRedisConnection, modelInfoFromKey, startWorkerHeartbeat } from '@digitq/jobs';
 import { initBackend } from '@digitq/model';
 import { ModelRegistry } from '@digitq/registry';
-import { createLogger, handleShutdownSignals } from '@digitq/service';
+import { createLogger, handleShutdownSignals, loadConfigOrExit } from '@digitq/service';
 import type { Consumer, ConsumerContext } from './consumers/context.ts';
 import { startInferenceConsumer } from './consumers/inference.consumer.ts';
 import { startTrainingConsumer } from './consumers/training.consumer.ts';
@@ -32,12 +31,7 @@ function fail(message: string): never {
 }
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    fail(error instanceof ConfigError ? error.message : String(error));
-  }
+  const config = loadConfigOrExit('worker');
   const { values } = parseArgs({
     options: {
       device: { type: 'string', default: 'cpu' },

@@ -1,3 +1,4 @@
 export * from './logger.ts';
 export * from './shutdown.ts';
 export * from './redis-server.ts';
+export * from './load-config-or-exit.ts';
