@@ -4,7 +4,7 @@
  * https://yann.lecun.com/exdb/mnist/ describes the format.
  */
 import { gunzipSync } from 'node:zlib';
-import { DatasetError } from './errors.ts';
+import { DatasetError, type DatasetErrorCode } from './errors.ts';
 
 export const IDX_TYPE_UBYTE = 0x08;
 
@@ -14,14 +14,7 @@ export interface IdxArray {
   readonly data: Uint8Array;
 }
 
-export type IdxErrorCode =
-  | 'IDX_TRUNCATED'
-  | 'IDX_BAD_MAGIC'
-  | 'IDX_UNSUPPORTED_TYPE'
-  | 'IDX_LENGTH_MISMATCH'
-  | 'IDX_BAD_GZIP'
-  | 'IDX_BAD_SHAPE'
-  | 'IDX_BAD_LABEL';
+export type IdxErrorCode = Extract<DatasetErrorCode, `IDX_${string}`>;
 
 export class IdxFormatError extends DatasetError {
   declare readonly code: IdxErrorCode;
