@@ -30,9 +30,7 @@ async function submit(baseUrl: string, body: FormData | string, headers: Record<
 const digitPng = (digit: number, options: Partial<Parameters<typeof renderDigitImage>[0]> = {}) =>
   renderDigitImage({ digit, width: 400, height: 320, format: 'png', ...options });
 
-// One unexplained failure of the first test was seen in ~12 runs of this suite under heavy parallel load
-// (its message was not captured); it is retried once so CI does not hinge on it. See the closing note.
-describe('inference through the queue', { retry: 1 }, () => {
+describe('inference through the queue', () => {
   const system = useSystem({ workers: 1 });
 
   it('submit → poll → succeeded with the right digit for each rendered digit 0-9', async () => {

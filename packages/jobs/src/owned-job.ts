@@ -13,11 +13,21 @@ export async function loadOwnedJob<T extends Job<{ owner: string }>>(
   id: string,
   owner: string | null,
 ): Promise<{ job: T; state: string; canceledAt: string | null } | null> {
+  // The job's hash and its state are two reads. Read in the other order, a job finishing between them
+  // looked finished without its result (a "succeeded" job with no output: the e2e flake of issue 10).
+  // State first, then the hash; a hash that says finished while the state said otherwise moved on in
+  // between, so its state is read again (it only moves forward to a finished state).
+  let state = await queue.getJobState(id);
+  if (state === 'unknown') return null;
   const job = (await queue.getJob(id)) as T | undefined;
   if (!job || (owner !== null && job.data.owner !== owner)) return null;
-  const [state, canceledAt] = await Promise.all([job.getState(), cancelRequests.requestedAt(id)]);
+  if (job.finishedOn !== undefined && !FINISHED_STATES.has(state)) state = await queue.getJobState(id);
+  const canceledAt = await cancelRequests.requestedAt(id);
   return { job, state, canceledAt };
 }
+
+/** BullMQ states in which a job's hash holds its final result or reason. */
+const FINISHED_STATES: ReadonlySet<string> = new Set(['completed', 'failed']);
 
 /**
  * The cancel rule both job kinds share: canceled stays canceled, a finished
