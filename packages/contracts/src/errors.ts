@@ -32,6 +32,8 @@ export const ERROR_STATUS = {
   QUEUE_FULL: 429,
   INTERNAL: 500,
   QUEUE_UNAVAILABLE: 503,
+  /** The server cannot take this request now (e.g. too many request bodies in flight); retry after Retry-After. */
+  SERVICE_UNAVAILABLE: 503,
   NOT_READY: 503,
   TIMEOUT: 504,
 } as const;
