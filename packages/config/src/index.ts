@@ -158,6 +158,24 @@ export const configSchema = z.object({
   RATE_LIMIT_PER_S: intIn(0, 1_000_000).default(0),
   /** How long an Idempotency-Key is remembered (same key and body: the same job). */
   IDEMPOTENCY_TTL_S: intIn(60, 30 * 24 * 3600).default(24 * 3600),
+  // --- Request bodies and HTTP timeouts (API) ---
+  /**
+   * Largest whole request body, bytes (JSON or multipart, whatever MAX_IMAGE_BYTES x MAX_IMAGES_PER_JOB allows):
+   * above it 413 PAYLOAD_TOO_LARGE, refused from Content-Length before the body is read when it is declared.
+   */
+  MAX_REQUEST_BYTES: intIn(64 * 1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /**
+   * Request-body bytes one API process holds in flight at once (Content-Length, or MAX_REQUEST_BYTES for a
+   * chunked body, reserved per upload until it is answered): an upload that would exceed it is refused with
+   * 503 SERVICE_UNAVAILABLE and Retry-After before its body is read. At least MAX_REQUEST_BYTES.
+   */
+  UPLOAD_BUDGET_BYTES: intIn(64 * 1024, 16 * 1024 * 1024 * 1024).default(192 * 1024 * 1024),
+  /** Time a client has to send a request's headers; longer than HTTP_KEEP_ALIVE_TIMEOUT_MS. */
+  HTTP_HEADERS_TIMEOUT_MS: intIn(1000, 10 * 60_000).default(10_000),
+  /** Time a client has to send a whole request (headers and body); a stalled upload is cut (408) after it. */
+  HTTP_REQUEST_TIMEOUT_MS: intIn(1000, 60 * 60_000).default(30_000),
+  /** How long an idle keep-alive connection stays open between requests. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: intIn(100, 10 * 60_000).default(5_000),
 }).superRefine((config, ctx) => {
   if ((config.ADMIN_USER === undefined) !== (config.ADMIN_PASSWORD === undefined)) {
     const missing = config.ADMIN_USER === undefined ? 'ADMIN_USER' : 'ADMIN_PASSWORD';
@@ -165,6 +183,17 @@ export const configSchema = z.object({
   }
   if (config.ADMIN_API_KEY !== undefined && config.API_KEYS?.some((entry) => entry.key === config.ADMIN_API_KEY)) {
     ctx.addIssue({ code: 'custom', path: ['ADMIN_API_KEY'], message: 'must differ from every key in API_KEYS' });
+  }
+  if (config.UPLOAD_BUDGET_BYTES < config.MAX_REQUEST_BYTES) {
+    ctx.addIssue({ code: 'custom', path: ['UPLOAD_BUDGET_BYTES'], message: `must be at least MAX_REQUEST_BYTES (${config.MAX_REQUEST_BYTES}), or no request of the largest size could ever be taken` });
+  }
+  // Node's rules: headersTimeout <= requestTimeout (http.createServer throws otherwise), and headersTimeout longer
+  // than keepAliveTimeout, so an idle kept-alive connection is closed by its keep-alive timer, not as a timed-out request.
+  if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
+    ctx.addIssue({ code: 'custom', path: ['HTTP_HEADERS_TIMEOUT_MS'], message: `must not exceed HTTP_REQUEST_TIMEOUT_MS (${config.HTTP_REQUEST_TIMEOUT_MS})` });
+  }
+  if (config.HTTP_KEEP_ALIVE_TIMEOUT_MS >= config.HTTP_HEADERS_TIMEOUT_MS) {
+    ctx.addIssue({ code: 'custom', path: ['HTTP_KEEP_ALIVE_TIMEOUT_MS'], message: `must be shorter than HTTP_HEADERS_TIMEOUT_MS (${config.HTTP_HEADERS_TIMEOUT_MS})` });
   }
 });
 
