@@ -173,6 +173,7 @@ export const ERROR_MESSAGE_EXAMPLES: Record<ErrorCode | 'JOB_CANCELED' | 'JOB_FA
   QUEUE_FULL: 'the queue is full (10000 jobs waiting, limit 10000); retry in 5 s',
   INTERNAL: 'internal error (request 3f9c1b2e-...)',
   QUEUE_UNAVAILABLE: 'the queue is unavailable',
+  SERVICE_UNAVAILABLE: 'too many uploads in progress (201326592 of 201326592 bytes in flight); retry in 1 s',
   NOT_READY: 'not ready',
   TIMEOUT: `job ${EXAMPLE_JOB_ID} did not finish within 30000 ms; it is still queued, see /v1/jobs/${EXAMPLE_JOB_ID}`,
   JOB_CANCELED: 'canceled at client request',
