@@ -23,6 +23,7 @@ import { requireAdmin } from './middleware/admin-auth.ts';
 import { ApiKeyring, authenticate } from './middleware/auth.ts';
 import { queueBackpressure } from './middleware/backpressure.ts';
 import { perOwnerRateLimit } from './middleware/rate-limit.ts';
+import { UploadBudget } from './middleware/upload-budget.ts';
 import { requestLog } from './middleware/request-log.ts';
 import { createOpenApiDocument } from './openapi/document.ts';
 import { adminRouter } from './routes/admin.ts';
@@ -50,6 +51,8 @@ export type AppConfig = Pick<
   | 'MAX_QUEUED_JOBS'
   | 'RATE_LIMIT_PER_S'
   | 'IDEMPOTENCY_TTL_S'
+  | 'MAX_REQUEST_BYTES'
+  | 'UPLOAD_BUDGET_BYTES'
 >;
 
 export interface AppDeps {
@@ -78,6 +81,8 @@ export interface AppDeps {
   preprocess?: PreprocessImages;
   /** Aborted when shutdown begins, so requests holding on `Prefer: wait` answer at once instead of delaying it. */
   shutdown?: AbortSignal;
+  /** Request-body bytes in flight, shared by every route that takes a body. Default: a budget of UPLOAD_BUDGET_BYTES for this app. */
+  uploads?: UploadBudget;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -99,6 +104,9 @@ export function createApp(deps: AppDeps): Express {
   });
 
   const idempotency = new IdempotencyKeys(deps.redis, deps.prefix, { ttlS: config.IDEMPOTENCY_TTL_S });
+  // One budget for every route that takes a body: it bounds what this process buffers at once.
+  const uploads = deps.uploads ?? new UploadBudget(config.UPLOAD_BUDGET_BYTES);
+  const bodyLimits = { uploads, maxRequestBytes: config.MAX_REQUEST_BYTES };
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(deps.logger));
@@ -112,7 +120,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(authenticate(keyring));
   if (config.RATE_LIMIT_PER_S > 0) app.use(perOwnerRateLimit({ redis: deps.redis, prefix: deps.prefix, perSecond: config.RATE_LIMIT_PER_S, logger: deps.logger }));
   app.use(workersRouter({ redis: deps.redis, prefix: deps.prefix }));
-  app.use(predictRouter({ jobs, preprocess, admit, maxImageBytes: config.MAX_IMAGE_BYTES, predictTimeoutMs: config.PREDICT_TIMEOUT_MS }));
+  app.use(predictRouter({ jobs, preprocess, admit, ...bodyLimits, maxImageBytes: config.MAX_IMAGE_BYTES, predictTimeoutMs: config.PREDICT_TIMEOUT_MS }));
   app.use(
     jobsRouter({
       jobs,
@@ -120,13 +128,14 @@ export function createApp(deps: AppDeps): Express {
       webhookGuard: webhooks.guard,
       admit,
       idempotency,
+      ...bodyLimits,
       maxImageBytes: config.MAX_IMAGE_BYTES,
       maxImagesPerJob: config.MAX_IMAGES_PER_JOB,
       shutdown: deps.shutdown,
     }),
   );
   app.use(webhooksRouter({ jobs, deliveries: webhooks.deliveries }));
-  app.use(trainingsRouter({ trainings: deps.trainings, idempotency, checkWebhookUrl: (url) => checkWebhookUrl(webhooks.guard, url) }));
+  app.use(trainingsRouter({ trainings: deps.trainings, idempotency, uploads, checkWebhookUrl: (url) => checkWebhookUrl(webhooks.guard, url) }));
   app.use(modelsRouter({ registry: deps.registry }));
   app.use(routeNotFound());
   app.use(errorHandler());

@@ -12,6 +12,7 @@ import { createLogger, handleShutdownSignals, loadConfigOrExit, type Logger } fr
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
 import { ModelRegistry } from '@digitq/registry';
 import { createApp } from './app.ts';
+import { applyServerTimeouts } from './http/server-timeouts.ts';
 import { checkStart } from './start-check.ts';
 
 /** Beyond the longest request (a /predict wait), time to close the queue and Redis. */
@@ -97,6 +98,7 @@ function main(): void {
     const { port } = server.address() as AddressInfo;
     log.info({ url: `http://${config.HOST}:${port}` }, 'api listening');
   });
+  applyServerTimeouts(server, { headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS });
 
   handleShutdownSignals(
     log,

@@ -56,6 +56,8 @@ interface ExposedHttpError extends Error {
   status: number;
   expose: true;
   type?: string;
+  /** body-parser's encoding.unsupported: the Content-Encoding it refused. */
+  encoding?: string;
 }
 
 function isExposedHttpError(error: unknown): error is ExposedHttpError {
@@ -66,6 +68,7 @@ function isExposedHttpError(error: unknown): error is ExposedHttpError {
 function messageOfHttpError(error: ExposedHttpError): string {
   if (error.type === 'entity.parse.failed') return `the request body is not valid JSON: ${error.message}`;
   if (error.type === 'entity.too.large') return `the request body is larger than the limit of ${(error as { limit?: number }).limit} bytes`;
+  if (error.type === 'encoding.unsupported') return `Content-Encoding ${error.encoding ?? ''} is not accepted: send the request body uncompressed`;
   return error.message;
 }
 

@@ -7,12 +7,14 @@
  *
  * "The same request" is a SHA-256 over the method, path, the parsed form
  * fields or JSON body (keys sorted) and every uploaded file's field, name and
- * bytes, so it is computed after the body parser (multer) ran.
+ * bytes, so it is computed after the body parser (multer) ran, and after the
+ * request was validated (routes call createIdempotently once it was).
  */
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { AppError } from '@digitq/contracts';
 import type { IdempotencyKeys } from '@digitq/jobs';
+import { MAX_JSON_DEPTH } from './body.ts';
 import { ownerOf } from './owner.ts';
 
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
@@ -30,16 +32,20 @@ export function idempotencyKeyOf(req: Request): string | null {
   return value;
 }
 
-/** JSON with object keys sorted at every level, so equal values hash equally whatever their key order. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
+/**
+ * JSON with object keys sorted at every level, so equal values hash equally
+ * whatever their key order. Its recursion is bounded: a value nested deeper
+ * than MAX_JSON_DEPTH (which the body parsers already refuse) is
+ * VALIDATION_FAILED, never a stack overflow.
+ */
+export function canonicalJson(value: unknown, depth = 0): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (depth >= MAX_JSON_DEPTH) throw new AppError('VALIDATION_FAILED', `the request nests deeper than ${MAX_JSON_DEPTH} levels`);
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item, depth + 1)).join(',')}]`;
+  const entries = Object.keys(value)
+    .sort()
+    .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key], depth + 1)}`);
+  return `{${entries.join(',')}}`;
 }
 
 /** What makes a request the same request: method, path, fields or JSON body, and the files' bytes. */

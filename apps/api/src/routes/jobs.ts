@@ -2,7 +2,7 @@
  * /v1/jobs: submit, read, list and cancel inference jobs. Handlers parse the
  * request and call InferenceJobs; errors go to the error handler.
  */
-import express, { Router, type RequestHandler } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { AppError, TERMINAL_STATUSES, listJobsQuerySchema, type JobList, type JobView } from '@digitq/contracts';
 import type { IdempotencyKeys, InferenceJobs } from '@digitq/jobs';
 import { WebhookHostUnresolvedError, WebhookUrlRefusedError, type WebhookUrlGuard } from '@digitq/webhooks';
@@ -11,10 +11,11 @@ import { markWaitApplied, preferredWaitS } from '../http/prefer.ts';
 import { parseOrThrow } from '../http/validate.ts';
 import { preprocessAll, type PreprocessImages } from '../images.ts';
 import { NO_IMAGE_MESSAGE, readJsonJobRequest, readMultipartJobRequest } from '../job-request.ts';
-import { imageBody } from '../middleware/body.ts';
+import { boundedBody, imageBody, jsonBody } from '../middleware/body.ts';
 import { createIdempotently } from '../middleware/idempotency.ts';
 import { ownerOf } from '../middleware/owner.ts';
-import { uploadImages, uploadedFiles } from '../middleware/upload.ts';
+import { multipartBodyLimit, uploadImages, uploadedFiles } from '../middleware/upload.ts';
+import { reserveUploadBudget, type UploadBudget } from '../middleware/upload-budget.ts';
 import { jobPath } from './paths.ts';
 
 export interface JobsRouteDeps {
@@ -24,6 +25,10 @@ export interface JobsRouteDeps {
   webhookGuard: WebhookUrlGuard;
   maxImageBytes: number;
   maxImagesPerJob: number;
+  /** MAX_REQUEST_BYTES: the JSON limit and the multipart total are both bounded by it. */
+  maxRequestBytes: number;
+  /** The process's budget of request-body bytes in flight; a submit reserves its body's share before reading it. */
+  uploads: UploadBudget;
   /** Runs before a submit's body is read, e.g. backpressure (429 QUEUE_FULL). */
   admit?: RequestHandler;
   /** Honours `Idempotency-Key` on POST /v1/jobs; without it the header is ignored. */
@@ -66,18 +71,23 @@ export async function checkWebhookUrl(guard: WebhookUrlGuard, url: string): Prom
 
 export function jobsRouter(deps: JobsRouteDeps): Router {
   const router = Router();
+  const jsonLimit = Math.min(jsonBodyLimit(deps.maxImageBytes, deps.maxImagesPerJob), deps.maxRequestBytes);
+  const multipartLimit = Math.min(multipartBodyLimit(deps.maxImagesPerJob, deps.maxImageBytes), deps.maxRequestBytes);
+  const maxBodyBytes = Math.max(jsonLimit, multipartLimit);
   const body = imageBody(
     {
       multipart: uploadImages({
         fileFields: FILE_FIELDS,
         maxFiles: deps.maxImagesPerJob,
         maxFileBytes: deps.maxImageBytes,
+        maxTotalBytes: multipartLimit,
         tooManyFilesMessage: `too many images; at most ${deps.maxImagesPerJob} per job`,
       }),
-      json: express.json({ limit: jsonBodyLimit(deps.maxImageBytes, deps.maxImagesPerJob) }),
+      json: jsonBody(jsonLimit),
     },
     NO_IMAGE_MESSAGE,
   );
+  const readBody = [boundedBody(maxBodyBytes), ...(deps.admit ? [deps.admit] : []), reserveUploadBudget(deps.uploads, maxBodyBytes), body];
 
   /** The job once it finished, or as it is when `waitS` ran out or the server began shutting down. */
   async function waitForJob(id: string, owner: string, waitS: number): Promise<JobView | null> {
@@ -92,13 +102,14 @@ export function jobsRouter(deps: JobsRouteDeps): Router {
     return deps.jobs.get(id, owner);
   }
 
-  router.post('/v1/jobs', ...(deps.admit ? [deps.admit] : []), body, async (req, res) => {
+  router.post('/v1/jobs', ...readBody, async (req, res) => {
     const files = uploadedFiles(req, FILE_FIELDS);
     const owner = ownerOf(res);
+    // Validated before anything else (the idempotency fingerprint included) looks into the body.
+    const request = req.is('multipart/form-data')
+      ? readMultipartJobRequest(files, req.body, deps.maxImagesPerJob)
+      : readJsonJobRequest(req.body, deps.maxImagesPerJob);
     const submit = async () => {
-      const request = req.is('multipart/form-data')
-        ? readMultipartJobRequest(files, req.body, deps.maxImagesPerJob)
-        : readJsonJobRequest(req.body, deps.maxImagesPerJob);
       if (request.webhook) await checkWebhookUrl(deps.webhookGuard, request.webhook.url);
       const images = await preprocessAll(request.images, deps.preprocess);
       return deps.jobs.submit({ images, model: request.model, owner, webhook: request.webhook, priority: request.priority });

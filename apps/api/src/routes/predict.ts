@@ -8,16 +8,21 @@ import { AppError, predictFieldsSchema, type JobView, type PredictResponse } fro
 import type { InferenceJobs } from '@digitq/jobs';
 import { parseOrThrow } from '../http/validate.ts';
 import { preprocessAll, type PreprocessImages } from '../images.ts';
-import { imageBody } from '../middleware/body.ts';
+import { boundedBody, imageBody } from '../middleware/body.ts';
 import { JobFailedError } from '../middleware/error-handler.ts';
 import { ownerOf } from '../middleware/owner.ts';
-import { uploadImages, uploadedFiles } from '../middleware/upload.ts';
+import { multipartBodyLimit, uploadImages, uploadedFiles } from '../middleware/upload.ts';
+import { reserveUploadBudget, type UploadBudget } from '../middleware/upload-budget.ts';
 import { jobPath } from './paths.ts';
 
 export interface PredictRouteDeps {
   jobs: InferenceJobs;
   preprocess: PreprocessImages;
   maxImageBytes: number;
+  /** MAX_REQUEST_BYTES: the multipart body is bounded by it too. */
+  maxRequestBytes: number;
+  /** The process's budget of request-body bytes in flight; a request reserves its body's share before reading it. */
+  uploads: UploadBudget;
   predictTimeoutMs: number;
   /** Runs before the body is read, e.g. backpressure (429 QUEUE_FULL). */
   admit?: RequestHandler;
@@ -46,19 +51,22 @@ function answer(view: JobView, timeoutMs: number): PredictResponse {
 
 export function predictRouter(deps: PredictRouteDeps): Router {
   const router = Router();
+  const maxBodyBytes = Math.min(multipartBodyLimit(1, deps.maxImageBytes), deps.maxRequestBytes);
   const body = imageBody(
     {
       multipart: uploadImages({
         fileFields: FILE_FIELDS,
         maxFiles: 1,
         maxFileBytes: deps.maxImageBytes,
+        maxTotalBytes: maxBodyBytes,
         tooManyFilesMessage: 'POST /predict takes exactly one image; send several to POST /v1/jobs',
       }),
     },
     NO_IMAGE_MESSAGE,
   );
+  const readBody = [boundedBody(maxBodyBytes), ...(deps.admit ? [deps.admit] : []), reserveUploadBudget(deps.uploads, maxBodyBytes), body];
 
-  router.post('/predict', ...(deps.admit ? [deps.admit] : []), body, async (req, res) => {
+  router.post('/predict', ...readBody, async (req, res) => {
     const [file] = uploadedFiles(req, FILE_FIELDS);
     if (!file) throw new AppError('NO_IMAGE', NO_IMAGE_MESSAGE);
     const fields = parseOrThrow(predictFieldsSchema, req.body, 'form fields');

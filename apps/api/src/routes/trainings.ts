@@ -2,13 +2,15 @@
  * /v1/trainings: start, read and cancel training jobs. The training runs on a
  * worker started with `--queues training`.
  */
-import express, { Router } from 'express';
+import { Router } from 'express';
 import { AppError, trainingRequestSchema } from '@digitq/contracts';
 import type { TrainingJobs } from '@digitq/jobs';
 import type { IdempotencyKeys } from '@digitq/jobs';
 import { parseOrThrow } from '../http/validate.ts';
+import { boundedBody, jsonBody } from '../middleware/body.ts';
 import { createIdempotently } from '../middleware/idempotency.ts';
 import { ownerOf } from '../middleware/owner.ts';
+import { reserveUploadBudget, type UploadBudget } from '../middleware/upload-budget.ts';
 
 export interface TrainingsRouteDeps {
   trainings: TrainingJobs;
@@ -16,9 +18,12 @@ export interface TrainingsRouteDeps {
   checkWebhookUrl: (url: string) => Promise<void>;
   /** Idempotency-Key support, as on POST /v1/jobs. */
   idempotency: IdempotencyKeys;
+  /** The process's budget of request-body bytes in flight. */
+  uploads: UploadBudget;
 }
 
-const TRAINING_BODY_LIMIT = '16kb';
+/** A training request is a few settings; 16 KiB leaves room for a long webhook URL and dataset path. */
+const TRAINING_BODY_LIMIT_BYTES = 16 * 1024;
 
 export function trainingPath(id: string): string {
   return `/v1/trainings/${encodeURIComponent(id)}`;
@@ -31,7 +36,9 @@ function notFound(id: string): AppError {
 export function trainingsRouter(deps: TrainingsRouteDeps): Router {
   const router = Router();
 
-  router.post('/v1/trainings', express.json({ limit: TRAINING_BODY_LIMIT }), async (req, res) => {
+  const readBody = [boundedBody(TRAINING_BODY_LIMIT_BYTES), reserveUploadBudget(deps.uploads, TRAINING_BODY_LIMIT_BYTES), jsonBody(TRAINING_BODY_LIMIT_BYTES)];
+
+  router.post('/v1/trainings', ...readBody, async (req, res) => {
     if (!req.is('application/json')) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'POST /v1/trainings takes a JSON body (Content-Type: application/json)');
     const request = parseOrThrow(trainingRequestSchema, req.body ?? {}, 'training request');
     const owner = ownerOf(res);

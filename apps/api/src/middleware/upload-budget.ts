@@ -1,0 +1,69 @@
+/**
+ * A per-process budget of request-body bytes in flight (UPLOAD_BUDGET_BYTES),
+ * so that many large uploads at once cannot take the API's memory: each
+ * request with a body reserves what it may hold (its Content-Length, or the
+ * route's largest body when it is chunked) before its body is read, and gives
+ * it back exactly once when it is answered or its connection closes. An
+ * upload that does not fit is refused with 503 SERVICE_UNAVAILABLE and
+ * Retry-After, its body never read.
+ */
+import type { Request, RequestHandler } from 'express';
+import { AppError } from '@digitq/contracts';
+import { declaredBodyBytes, hasBody } from './body.ts';
+
+/** A refused upload may try again soon: budget frees up as soon as another upload is answered. */
+export const UPLOAD_BUDGET_RETRY_AFTER_S = 1;
+
+export class UploadBudget {
+  #inFlightBytes = 0;
+
+  constructor(readonly capacityBytes: number) {}
+
+  /** Bytes reserved by requests not yet answered. */
+  get inFlightBytes(): number {
+    return this.#inFlightBytes;
+  }
+
+  /** Reserves `bytes`, or returns null when they do not fit; the returned release gives them back (once, however often it is called). */
+  tryReserve(bytes: number): (() => void) | null {
+    if (this.#inFlightBytes + bytes > this.capacityBytes) return null;
+    this.#inFlightBytes += bytes;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#inFlightBytes -= bytes;
+    };
+  }
+}
+
+/** What a request's body may take: what it declares, else the most the route reads. */
+function bytesToReserve(req: Request, maxBodyBytes: number): number {
+  return Math.min(declaredBodyBytes(req) ?? maxBodyBytes, maxBodyBytes);
+}
+
+/**
+ * Reserves budget for the request's body before the body parser runs; a
+ * request without a body passes untouched. `maxBodyBytes` is the route's
+ * largest body (bodies above it are refused by `boundedBody` before this).
+ */
+export function reserveUploadBudget(budget: UploadBudget, maxBodyBytes: number): RequestHandler {
+  return (req, res, next) => {
+    if (!hasBody(req)) return next();
+    const bytes = bytesToReserve(req, maxBodyBytes);
+    const release = budget.tryReserve(bytes);
+    if (release === null) {
+      next(
+        new AppError('SERVICE_UNAVAILABLE', `too many uploads in progress (${budget.inFlightBytes} of ${budget.capacityBytes} bytes in flight); retry in ${UPLOAD_BUDGET_RETRY_AFTER_S} s`, {
+          // The body is never read: closing the connection after the answer spares the client sending it.
+          headers: { 'Retry-After': String(UPLOAD_BUDGET_RETRY_AFTER_S), Connection: 'close' },
+        }),
+      );
+      return;
+    }
+    // 'finish': answered (the parsed body is garbage from here on); 'close': answered or cut off mid-body.
+    res.once('finish', release);
+    res.once('close', release);
+    next();
+  };
+}
