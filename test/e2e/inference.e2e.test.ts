@@ -133,6 +133,34 @@ describe('inference through the queue', () => {
   }, 120_000);
 });
 
+describe('micro-batching without idle waiting', () => {
+  // A batch delay far longer than any answer here: only idle flushing can make these answers quick.
+  const system = useSystem({ workers: 1, env: { BATCH_MAX_DELAY_MS: '30000', PREDICT_TIMEOUT_MS: '60000' } });
+
+  it('runs a lone request at once instead of holding it for the batch delay', async () => {
+    const started = Date.now();
+    const res = await fetch(`${system.baseUrl}/predict`, { method: 'POST', body: form([{ name: '4.png', bytes: await digitPng(4) }], 'file') });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Json).prediction).toBe(4);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('still batches jobs that are queued together', async () => {
+    const png = await digitPng(2);
+    // Paused, the queue fills; resumed, the worker finds a backlog and fills its batches from it.
+    await system.queue.pause();
+    const jobs = await Promise.all(Array.from({ length: 40 }, () => submit(system.baseUrl, form([{ name: '2.png', bytes: png }]))));
+    await system.queue.resume();
+    const batchSizes: number[] = [];
+    for (const { job } of jobs) {
+      const done = await pollJob(system.baseUrl, job.id as string, (j) => j.status === 'succeeded' || j.status === 'failed', 60_000);
+      expect(done.status).toBe('succeeded');
+      batchSizes.push((await system.queue.getJob(job.id as string))!.returnvalue.batch_images as number);
+    }
+    expect(Math.max(...batchSizes)).toBeGreaterThan(1);
+  });
+});
+
 describe('cancellation', () => {
   // A long batching delay keeps jobs waiting in the worker, so a cancel can land while they are queued or processing.
   const system = useSystem({ workers: 0 });
@@ -172,7 +200,7 @@ describe('a worker killed mid-job', () => {
 
   it('does not lose the job: another worker picks it up and it succeeds', async () => {
     // This worker holds each job in its batcher for 20 s, so it is surely mid-job when killed.
-    const doomed = await system.startWorker({ BATCH_MAX_DELAY_MS: '20000', BATCH_MAX_SIZE: '1024' });
+    const doomed = await system.startWorker({ BATCH_MAX_DELAY_MS: '20000', BATCH_MAX_SIZE: '1024', BATCH_IDLE_FLUSH: 'false' });
     const { job } = await submit(system.baseUrl, form([{ name: '9.png', bytes: await digitPng(9) }]));
     const active = await pollJob(system.baseUrl, job.id as string, (j) => j.status === 'processing', 30_000);
     expect(active.status).toBe('processing');

@@ -60,4 +60,28 @@ describe('MicroBatcher', () => {
     expect(batches).toEqual([[1]]);
     await expect(pending).resolves.toEqual({ results: [10], batchSize: 1 });
   });
+
+  it('runs a request at once when its source is idle, without waiting for the delay', async () => {
+    const batches: number[][] = [];
+    const batcher = new MicroBatcher<number, number>({ maxSize: 32, maxDelayMs: 60_000, isIdle: () => true, run: async (items) => (batches.push(items), items) });
+    const started = Date.now();
+    // Requests submitted in the same turn still share the batch.
+    await Promise.all([batcher.submit([1]), batcher.submit([2])]);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(batches).toEqual([[1, 2]]);
+  });
+
+  it('flushIdle runs what is pending when the source runs dry, and the delay applies while it is busy', async () => {
+    let idle = false;
+    const batches: number[][] = [];
+    const batcher = new MicroBatcher<number, number>({ maxSize: 32, maxDelayMs: 60_000, isIdle: () => idle, run: async (items) => (batches.push(items), items) });
+    const first = batcher.submit([1]);
+    const second = batcher.submit([2]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(batches).toEqual([]);
+    idle = true;
+    batcher.flushIdle();
+    await Promise.all([first, second]);
+    expect(batches).toEqual([[1, 2]]);
+  });
 });

@@ -3,6 +3,11 @@
  * pending one share a forward pass, up to `maxSize` items. A request's items
  * stay together; one larger than `maxSize` runs as its own batch.
  *
+ * The delay is only worth paying while more work is arriving. When the
+ * source reports that nothing more is queued (`isIdle`, or a call to
+ * `flushIdle` when it runs dry), what is pending runs at once: a lone request
+ * is never held back by the delay, and under load batches still fill.
+ *
  * The batcher knows nothing of BullMQ or tfjs: `run` is injected, so the
  * policy is unit-tested with plain functions.
  */
@@ -12,6 +17,8 @@ export interface MicroBatcherOptions<TItem, TResult> {
   run: (items: TItem[]) => Promise<TResult[]>;
   /** Called after every batch with its size (metrics). */
   onBatch?: (size: number, requests: number) => void;
+  /** True while the source has no more requests queued; requests submitted then run on the next turn of the event loop. */
+  isIdle?: () => boolean;
 }
 
 interface Pending<TItem, TResult> {
@@ -24,6 +31,7 @@ export class MicroBatcher<TItem, TResult> {
   private pending: Pending<TItem, TResult>[] = [];
   private pendingItems = 0;
   private timer: NodeJS.Timeout | null = null;
+  private idleFlush: NodeJS.Immediate | null = null;
   private inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: MicroBatcherOptions<TItem, TResult>) {
@@ -37,13 +45,28 @@ export class MicroBatcher<TItem, TResult> {
       this.pending.push({ items, resolve, reject });
       this.pendingItems += items.length;
       if (this.pendingItems >= this.options.maxSize || this.options.maxDelayMs === 0) this.flush();
+      else if (this.options.isIdle?.()) this.flushIdle();
       else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.options.maxDelayMs);
+    });
+  }
+
+  /**
+   * The source ran dry: run what is pending on the next turn of the event
+   * loop (requests submitted in this turn still join it), not after the delay.
+   */
+  flushIdle(): void {
+    if (this.pendingItems === 0 || this.idleFlush) return;
+    this.idleFlush = setImmediate(() => {
+      this.idleFlush = null;
+      this.flush();
     });
   }
 
   private flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.idleFlush) clearImmediate(this.idleFlush);
+    this.idleFlush = null;
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
