@@ -13,7 +13,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { applyServerTimeouts, type ServerTimeouts } from './http/server-timeouts.ts';
 import { MAX_JSON_DEPTH } from './middleware/body.ts';
-import { UPLOAD_BUDGET_RETRY_AFTER_S, UploadBudget } from './middleware/upload-budget.ts';
+import { JSON_MEMORY_PER_BYTE, UPLOAD_BUDGET_RETRY_AFTER_S, UploadBudget } from './middleware/upload-budget.ts';
 import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from './test-stack.ts';
 
 let stack: TestStack | undefined;
@@ -224,7 +224,7 @@ describe('malformed requests never take the process down', () => {
     const uploads = new UploadBudget(TEST_CONFIG.UPLOAD_BUDGET_BYTES);
     const port = await serve(stack.appWith({ uploads }));
     const aborted = sendUnfinished(port, '/v1/jobs', { 'Content-Type': 'application/json', 'Content-Length': '50000' }, Buffer.from('{"images":["AAAA'));
-    await vi.waitFor(() => expect(uploads.inFlightBytes).toBe(50_000));
+    await vi.waitFor(() => expect(uploads.inFlightBytes).toBe(50_000 * JSON_MEMORY_PER_BYTE));
     aborted.req.destroy();
     await vi.waitFor(() => expect(uploads.inFlightBytes).toBe(0));
 
@@ -280,6 +280,25 @@ describe('upload budget', () => {
     again.req.destroy();
     await vi.waitFor(() => expect(uploads.inFlightBytes).toBe(0));
   });
+
+  it('reserves JSON_MEMORY_PER_BYTE per byte of a JSON body (bytes, text and parsed value are held at once), at most the whole budget', async () => {
+    const config = { MAX_REQUEST_BYTES: 200_000, UPLOAD_BUDGET_BYTES: 300_000 };
+    stack = await createTestStack(config);
+    const uploads = new UploadBudget(config.UPLOAD_BUDGET_BYTES);
+    const port = await serve(stack.appWith({ config: { ...TEST_CONFIG, ...config }, uploads }));
+    const json = { 'Content-Type': 'application/json' };
+    const small = sendUnfinished(port, '/v1/jobs', { ...json, 'Content-Length': '50000' });
+    await vi.waitFor(() => expect(uploads.inFlightBytes).toBe(50_000 * JSON_MEMORY_PER_BYTE));
+    // 50 KB of JSON more would be 200 KB of memory more: over the budget.
+    expectError(await sendUnfinished(port, '/v1/jobs', { ...json, 'Content-Length': '50000' }).answer, 503, 'SERVICE_UNAVAILABLE');
+    small.req.destroy();
+    await vi.waitFor(() => expect(uploads.inFlightBytes).toBe(0));
+    // The largest JSON body alone takes the whole budget, and is taken.
+    const largest = sendUnfinished(port, '/v1/jobs', { ...json, 'Content-Length': '150000' });
+    await vi.waitFor(() => expect(uploads.inFlightBytes).toBe(config.UPLOAD_BUDGET_BYTES));
+    largest.req.destroy();
+    await vi.waitFor(() => expect(uploads.inFlightBytes).toBe(0));
+  });
 });
 
 describe('server timeouts', () => {
@@ -293,7 +312,7 @@ describe('server timeouts', () => {
     const stalled = rawConnection(port);
     const started = Date.now();
     stalled.socket.write('POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"images":["');
-    await vi.waitFor(() => expect(uploads.inFlightBytes).toBe(1000));
+    await vi.waitFor(() => expect(uploads.inFlightBytes).toBe(1000 * JSON_MEMORY_PER_BYTE));
     // Another client is served while the stalled one holds its connection.
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     const other = await request(`http://127.0.0.1:${port}`).post('/v1/jobs').attach('image', await fixtures.digit(2), 'two.png');

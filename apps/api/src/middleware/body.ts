@@ -2,21 +2,26 @@
  * Request bodies, bounded before they are buffered. `boundedBody` refuses,
  * from the headers alone, what no route here reads: a compressed body (415;
  * a few KB of gzip can inflate to gigabytes) and a declared Content-Length
- * above the route's largest body (413). `jsonBody` is express.json with the
- * route's limit, no inflation, UTF-8 only and a cap on nesting depth, checked
- * on the raw bytes before JSON.parse so that nothing downstream (validation,
- * the idempotency fingerprint) recurses through a hostile structure.
- * `imageBody` chooses the parser of a POST that takes images by Content-Type.
+ * above the route's largest body (413). `jsonBody` reads a JSON body up to
+ * the route's limit, UTF-8 only, with a cap on nesting depth checked on the
+ * raw bytes before JSON.parse, so that nothing downstream (validation, the
+ * idempotency fingerprint) recurses through a hostile structure. `imageBody`
+ * chooses the parser of a POST that takes images by Content-Type.
  */
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
-import express, { type RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { AppError } from '@digitq/contracts';
 
 /** Deepest nesting of arrays and objects a JSON body may have; request bodies here nest 3 levels at most. */
 export const MAX_JSON_DEPTH = 32;
 const IDENTITY_ENCODING = 'identity';
-const JSON_CHARSET = 'utf-8';
+const UTF8_CHARSETS: ReadonlySet<string> = new Set(['utf-8', 'utf8']);
+const CHARSET_PARAMETER = /;\s*charset\s*=\s*"?([^";\s]*)/i;
+/** Where a chunked body starts; it grows by doubling, up to the limit. */
+const CHUNKED_BODY_INITIAL_BYTES = 64 * 1024;
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const FIRST_NON_WHITESPACE = /^[\x20\x09\x0a\x0d]*(.|$)/;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -98,26 +103,100 @@ export function jsonNestsDeeperThan(text: Buffer, maxDepth: number): boolean {
   return false;
 }
 
-/**
- * An error body-parser passes on as it is (it keeps `status`), which the
- * error handler answers like its own errors: by status, with this message.
- */
-function bodyRejection(status: number, type: string, message: string): Error {
-  return Object.assign(new Error(message), { status, type });
+function tooLarge(limitBytes: number): AppError {
+  // Closing the connection after the answer spares the client sending the rest, which nobody reads.
+  return new AppError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${limitBytes} bytes`, { headers: { Connection: 'close' } });
 }
 
-/** express.json's `verify`: runs on the raw bytes after the size limit and before decoding and JSON.parse. */
-function verifyJsonText(_req: IncomingMessage, _res: unknown, body: Buffer, encoding: string): void {
-  if (encoding !== JSON_CHARSET) throw bodyRejection(415, 'charset.unsupported', `charset ${encoding} is not accepted: send JSON as UTF-8`);
-  if (!isUtf8(body)) throw bodyRejection(400, 'entity.verify.failed', 'the request body is not valid UTF-8');
-  if (jsonNestsDeeperThan(body, MAX_JSON_DEPTH)) {
-    throw bodyRejection(400, 'entity.verify.failed', `the JSON body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
+/**
+ * The whole body in one Buffer of at most `limitBytes`. A declared length is
+ * allocated once and each chunk copied in as it arrives, so the chunks die
+ * young (the next scavenge frees them) instead of being listed and then
+ * concatenated (raw-body's way), which holds the body twice until a full GC.
+ * Past the limit the body is no longer read.
+ */
+function readBodyBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = declaredBodyBytes(req);
+    if (declared !== null && declared > limitBytes) {
+      reject(tooLarge(limitBytes));
+      return;
+    }
+    let body = Buffer.allocUnsafe(declared ?? Math.min(CHUNKED_BODY_INITIAL_BYTES, limitBytes));
+    let length = 0;
+    const settle = (error: AppError | null) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('close', onClose);
+      req.off('error', onClose);
+      if (error) {
+        req.pause();
+        reject(error);
+      } else resolve(length === body.length ? body : body.subarray(0, length));
+    };
+    const onData = (chunk: Buffer) => {
+      if (length + chunk.length > limitBytes) return settle(tooLarge(limitBytes));
+      if (length + chunk.length > body.length) {
+        const grown = Buffer.allocUnsafe(Math.min(limitBytes, Math.max(body.length * 2, length + chunk.length)));
+        body.copy(grown, 0, 0, length);
+        body = grown;
+      }
+      chunk.copy(body, length);
+      length += chunk.length;
+    };
+    const onEnd = () => settle(null);
+    // Closed (client gone, or cut by the body-read timeout) before the body ended: nobody is left to answer.
+    const onClose = () => settle(new AppError('VALIDATION_FAILED', `the request body ended after ${length} bytes, before it was complete`));
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('close', onClose);
+    req.once('error', onClose);
+  });
+}
+
+/** The charset named in Content-Type, lower-cased, or null. */
+function charsetOf(req: Request): string | null {
+  const match = CHARSET_PARAMETER.exec(req.headers['content-type'] ?? '');
+  return match ? match[1]!.toLowerCase() : null;
+}
+
+/** JSON text -> value, after the UTF-8 and depth checks on its bytes; like express.json (strict), an empty body is {}. */
+function parseJsonBytes(bytes: Buffer): unknown {
+  if (!isUtf8(bytes)) throw new AppError('VALIDATION_FAILED', 'the request body is not valid UTF-8');
+  if (jsonNestsDeeperThan(bytes, MAX_JSON_DEPTH)) {
+    throw new AppError('VALIDATION_FAILED', `the JSON body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  const text = (bytes.subarray(0, UTF8_BOM.length).equals(UTF8_BOM) ? bytes.subarray(UTF8_BOM.length) : bytes).toString('utf8');
+  const first = FIRST_NON_WHITESPACE.exec(text)?.[1] ?? '';
+  if (first === '') return {};
+  if (first !== '{' && first !== '[') throw new AppError('VALIDATION_FAILED', 'the request body is not valid JSON: it must be an object or an array');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new AppError('VALIDATION_FAILED', `the request body is not valid JSON: ${(error as Error).message}`, {}, { cause: error });
   }
 }
 
-/** Parses a JSON body of at most `limitBytes` into `req.body`; other content types pass through untouched. */
+/**
+ * Parses an application/json body of at most `limitBytes` into `req.body`
+ * (400 malformed, not UTF-8 or too deep; 413 too large; 415 another charset);
+ * other content types pass through untouched.
+ */
 export function jsonBody(limitBytes: number): RequestHandler {
-  return express.json({ limit: limitBytes, inflate: false, verify: verifyJsonText });
+  return (req, _res, next) => {
+    if (!hasBody(req) || !req.is('application/json')) return next();
+    const charset = charsetOf(req);
+    if (charset !== null && !UTF8_CHARSETS.has(charset)) {
+      next(new AppError('UNSUPPORTED_MEDIA_TYPE', `charset ${charset} is not accepted: send JSON as UTF-8`));
+      return;
+    }
+    readBodyBytes(req, limitBytes)
+      .then(parseJsonBytes)
+      .then((body) => {
+        req.body = body;
+        next();
+      }, next);
+  };
 }
 
 export interface BodyParsers {
