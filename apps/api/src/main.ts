@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { QUEUE_NAMES } from '@digitq/contracts';
 import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
-import { createLogger, handleShutdownSignals, loadConfigOrExit, type Logger } from '@digitq/service';
+import { createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, type Logger } from '@digitq/service';
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
 import { ModelRegistry } from '@digitq/registry';
 import { createApp } from './app.ts';
@@ -100,6 +100,8 @@ function main(): void {
   });
   applyServerTimeouts(server, { headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS });
 
+  // Started by npm start: drain as on SIGTERM when the launcher is gone, however it went.
+  exitWhenParentDies(() => process.kill(process.pid, 'SIGTERM'));
   handleShutdownSignals(
     log,
     async () => {

@@ -3,12 +3,22 @@
  * URL, starts Debian's redis-server on that port with append-only
  * persistence in REDIS_DATA_DIR, so jobs accepted before a restart survive it.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startRedisServer, waitForRedis, type RunningRedis } from '@digitq/service';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 const PROBE_TIMEOUT_MS = 1500;
+
+/**
+ * redis-server cannot notice that the process that started it died; this
+ * one-line node process notices for it. It holds an IPC channel to the
+ * launcher, which the kernel closes when the launcher dies, even by SIGKILL,
+ * and then sends redis-server (pid in argv) SIGTERM, on which Redis writes
+ * its append-only file and exits.
+ */
+export const STOP_REDIS_WHEN_PARENT_DIES = `process.on('disconnect', () => { try { process.kill(Number(process.argv[1]), 'SIGTERM'); } catch {} process.exit(0); });`;
 
 export interface EnsuredRedis {
   url: string;
@@ -37,7 +47,21 @@ export async function ensureRedis(url: string, dataDir: string): Promise<Ensured
     const dir = resolve(dataDir);
     mkdirSync(dir, { recursive: true });
     const port = Number(parsed.port || 6379);
-    const own = await startRedisServer({ port, dir, appendOnly: true });
+    const started = await startRedisServer({ port, dir, appendOnly: true });
+    const watcher = spawn(process.execPath, ['-e', STOP_REDIS_WHEN_PARENT_DIES, String(started.process.pid)], {
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      detached: true,
+    });
+    watcher.unref();
+    watcher.channel?.unref();
+    // Stopped first on a normal stop: its SIGTERM must never reach a pid reused after Redis exited.
+    const own: RunningRedis = {
+      ...started,
+      async stop() {
+        watcher.kill('SIGKILL');
+        await started.stop();
+      },
+    };
     return { url: own.url, own };
   }
 }

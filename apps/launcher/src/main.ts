@@ -1,49 +1,70 @@
 /**
  * npm start: the whole system on one machine. Finds or starts Redis, checks
  * that a trained model is in MODELS_DIR, starts the API and WORKERS CPU
- * inference workers, waits until they are ready, prints where to look, and
- * stops everything on Ctrl-C (a second Ctrl-C forces).
+ * inference workers, waits until they are ready, prints where to look, keeps
+ * them running (restarting one that crashes), and stops everything on Ctrl-C
+ * (a second Ctrl-C forces). None of them outlives the launcher, however it ends.
  */
+import { hostname } from 'node:os';
 import type { Config } from '@digitq/config';
+import { createRedisConnection, listLiveWorkers } from '@digitq/jobs';
 import { readActiveVersion } from '@digitq/registry';
-import { createLogger, loadConfigOrExit } from '@digitq/service';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { createLogger, loadConfigOrExit, type Logger } from '@digitq/service';
 import { ensureRedis } from './ensure-redis.ts';
-import { killChildren, startChild, stopChildren, type RunningChild } from './children.ts';
+import { DEFAULT_RESTART_POLICY } from './restart-policy.ts';
+import { startSupervisor, type SupervisedProcess } from './supervisor.ts';
 
 const READY_TIMEOUT_MS = 120_000;
 const STOP_GRACE_MS = 40_000;
+/** A readiness probe that takes longer than this counts as not ready yet. */
+const PROBE_TIMEOUT_MS = 2_000;
 
 function fail(message: string): never {
   process.stderr.write(`start: ${message}\n`);
   process.exit(1);
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, stillRunning: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!stillRunning()) throw new Error(`a process exited while waiting for ${what}`);
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+/**
+ * pino writes asynchronously; at process.exit a line still being written can
+ * land after later ones or be lost. The launcher's last words (why it gave
+ * up) and the banner must come after its log lines, so it waits for them.
+ */
+async function flushLog(log: Logger): Promise<void> {
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
 }
 
-/** BullMQ names each worker's Redis connection; getWorkersCount reads them from CLIENT LIST. */
-async function countWorkers(redisUrl: string, prefix: string, queueName: string): Promise<number> {
-  const connection = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  const queue = new Queue(queueName, { connection, prefix });
-  try {
-    return await queue.getWorkersCount();
-  } finally {
-    await queue.close();
-    connection.disconnect();
-  }
+function baseUrl(config: Config): string {
+  return `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
+}
+
+interface ReadinessProbes {
+  /** The API answers /healthz. */
+  api(): Promise<boolean>;
+  /** The worker with this pid has written its heartbeat: it consumes its queues (what /readyz counts). */
+  worker(pid: number): Promise<boolean>;
+  close(): void;
+}
+
+function readinessProbes(config: Config, redisUrl: string, log: Logger): ReadinessProbes {
+  // One retry, not BullMQ's endless wait: a probe that cannot reach Redis answers "not yet" and is asked again.
+  const redis = createRedisConnection(redisUrl, { maxRetriesPerRequest: 1 });
+  redis.on('error', (error) => log.debug({ err: error }, 'readiness probe: redis connection error'));
+  const host = hostname();
+  return {
+    async api() {
+      const response = await fetch(`${baseUrl(config)}/healthz`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      await response.body?.cancel();
+      return response.ok;
+    },
+    async worker(pid) {
+      return (await listLiveWorkers(redis, config.QUEUE_PREFIX)).some((w) => w.pid === pid && w.hostname === host);
+    },
+    close: () => redis.disconnect(),
+  };
 }
 
 function banner(config: Config, redisUrl: string, ownRedis: boolean): string {
-  const base = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
+  const base = baseUrl(config);
   return [
     '',
     'digitq is running',
@@ -69,18 +90,19 @@ async function main(): Promise<void> {
   if (!version) fail(`no trained model ${config.DEFAULT_MODEL} in ${config.MODELS_DIR}; train one with: npm run train -- --dataset mnist`);
 
   const redis = await ensureRedis(config.REDIS_URL, config.REDIS_DATA_DIR).catch((error: Error) => fail(error.message));
-  log.info({ redis: redis.url, started: Boolean(redis.own) }, redis.own ? 'started redis-server' : 'using running Redis');
+  log.info({ redis: redis.url, started: Boolean(redis.own), redis_pid: redis.own?.process.pid }, redis.own ? 'started redis-server' : 'using running Redis');
 
   const env = { ...process.env, REDIS_URL: redis.url };
-  const children: RunningChild[] = [];
-  const forward = (line: string) => process.stdout.write(line + '\n');
-  children.push(startChild({ name: 'api', script: 'apps/api/src/main.ts', args: [], env }, forward));
+  const probes = readinessProbes(config, redis.url, log);
+  const processes: SupervisedProcess[] = [{ spec: { name: 'api', script: 'apps/api/src/main.ts', args: [], env }, isReady: () => probes.api() }];
   for (let i = 0; i < config.WORKERS; i++) {
-    children.push(startChild({ name: `worker-${i + 1}`, script: 'apps/worker/src/main.ts', args: ['--device', 'cpu', '--queues', 'inference,webhooks'], env }, forward));
+    const spec = { name: `worker-${i + 1}`, script: 'apps/worker/src/main.ts', args: ['--device', 'cpu', '--queues', 'inference,webhooks'], env };
+    processes.push({ spec, isReady: (pid) => probes.worker(pid) });
   }
   // Training takes a whole core for minutes; its own process keeps inference latency flat meanwhile.
   for (let i = 0; i < config.TRAINING_WORKERS; i++) {
-    children.push(startChild({ name: `trainer-${i + 1}`, script: 'apps/worker/src/main.ts', args: ['--device', 'cpu', '--queues', 'training'], env }, forward));
+    const spec = { name: `trainer-${i + 1}`, script: 'apps/worker/src/main.ts', args: ['--device', 'cpu', '--queues', 'training'], env };
+    processes.push({ spec, isReady: (pid) => probes.worker(pid) });
   }
 
   let stopping = false;
@@ -88,42 +110,38 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('stopping the API and workers');
-    await stopChildren(children, STOP_GRACE_MS);
+    await supervisor.stop(STOP_GRACE_MS);
+    probes.close();
     if (redis.own) await redis.own.stop();
+    await flushLog(log);
     process.exit(code);
   };
+  const supervisor = startSupervisor({ processes, policy: DEFAULT_RESTART_POLICY, log, onGiveUp: () => void stop(1) });
   let signals = 0;
   const onSignal = () => {
     signals++;
     if (signals > 1) {
-      killChildren(children);
+      supervisor.kill();
       process.exit(1);
     }
     void stop(0);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  // Children run in their own process groups; never leave them behind.
-  process.on('exit', () => killChildren(children.filter((c) => c.process.exitCode === null && c.process.signalCode === null)));
-  for (const child of children) {
-    void child.exited.then((code) => {
-      if (stopping) return;
-      log.error({ process: child.spec.name, code }, 'a process exited unexpectedly; stopping everything');
-      void stop(1);
-    });
-  }
+  // Every way out (a forced stop, a crash of the launcher itself) leaves nothing running; an own Redis is stopped by its watcher (ensure-redis.ts).
+  process.on('exit', () => supervisor.kill());
 
-  const allRunning = () => children.every((c) => c.process.exitCode === null);
-  const healthUrl = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}/healthz`;
-  try {
-    await waitUntil('the API', async () => (await fetch(healthUrl)).ok, READY_TIMEOUT_MS, allRunning);
-    await waitUntil('the workers', async () => (await countWorkers(redis.url, config.QUEUE_PREFIX, 'inference')) >= config.WORKERS, READY_TIMEOUT_MS, allRunning);
-    await waitUntil('the training workers', async () => (await countWorkers(redis.url, config.QUEUE_PREFIX, 'training')) >= config.TRAINING_WORKERS, READY_TIMEOUT_MS, allRunning);
-  } catch (error) {
-    log.error({ err: error }, (error as Error).message);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS)));
+  const ready = await Promise.race([supervisor.allReady.then(() => true), timedOut]);
+  clearTimeout(timer);
+  if (stopping) return;
+  if (!ready) {
+    log.error({ not_ready: supervisor.notReady() }, `timed out after ${READY_TIMEOUT_MS} ms waiting for ${supervisor.notReady().join(', ')}`);
     await stop(1);
     return;
   }
+  await flushLog(log);
   process.stdout.write(banner(config, redis.url, Boolean(redis.own)));
 }
 

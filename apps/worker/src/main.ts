@@ -11,7 +11,7 @@ import { QUEUE_NAMES } from '@digitq/contracts';
 import { createRedisConnection, modelInfoFromKey, startWorkerHeartbeat } from '@digitq/jobs';
 import { initBackend } from '@digitq/model';
 import { ModelRegistry } from '@digitq/registry';
-import { createLogger, handleShutdownSignals, loadConfigOrExit } from '@digitq/service';
+import { createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit } from '@digitq/service';
 import type { Consumer, ConsumerContext } from './consumers/context.ts';
 import { startInferenceConsumer } from './consumers/inference.consumer.ts';
 import { startTrainingConsumer } from './consumers/training.consumer.ts';
@@ -101,6 +101,8 @@ async function main(): Promise<void> {
     onError: (error) => log.warn({ err: error }, 'could not write the worker heartbeat'),
   });
 
+  // Started by npm start: drain as on SIGTERM when the launcher is gone, however it went.
+  exitWhenParentDies(() => process.kill(process.pid, 'SIGTERM'));
   handleShutdownSignals(log, async () => {
     // Out of readiness first, so load balancers stop counting on this worker while it drains.
     await heartbeat.stop();
