@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { applyServerTimeouts, type ServerTimeouts } from './http/server-timeouts.ts';
+import { CONNECTIONS_CHECK_INTERVAL_MS, applyServerTimeouts, type ServerTimeouts } from './http/server-timeouts.ts';
 import { MAX_JSON_DEPTH } from './middleware/body.ts';
 import { JSON_MEMORY_PER_BYTE, UPLOAD_BUDGET_RETRY_AFTER_S, UploadBudget } from './middleware/upload-budget.ts';
 import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from './test-stack.ts';
@@ -327,6 +327,21 @@ describe('server timeouts', () => {
     expect(elapsed).toBeLessThan(timeouts.requestTimeoutMs * 4);
     expect(stalled.received()).toMatch(/^HTTP\/1\.1 408 /);
     await vi.waitFor(() => expect(uploads.inFlightBytes).toBe(0));
+  }, SLOW_TEST_MS);
+
+  it('cuts a client that stalls in its headers with 408 once the headers timeout passes', async () => {
+    stack = await createTestStack();
+    const port = await serve(stack.app, timeouts);
+    const slow = rawConnection(port);
+    const started = Date.now();
+    slow.socket.write('POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: applic');
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    await slow.closed;
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(timeouts.headersTimeoutMs - 50);
+    // Node sweeps for timed-out connections every CONNECTIONS_CHECK_INTERVAL_MS (its default would be 30 s).
+    expect(elapsed).toBeLessThan(timeouts.headersTimeoutMs + CONNECTIONS_CHECK_INTERVAL_MS * 3);
+    expect(slow.received()).toMatch(/^HTTP\/1\.1 408 /);
   }, SLOW_TEST_MS);
 
   it('closes an idle keep-alive connection after the keep-alive timeout, well before Node\'s default of 5 s', async () => {
