@@ -4,8 +4,8 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],
-    // One shared real Redis per run (started on a free loopback port); tests isolate by queue prefix.
-    globalSetup: ['packages/test-utils/src/redis-global-setup.ts'],
+    // The apps bundled once (tests start the production build); one shared real Redis per run (started on a free loopback port); tests isolate by queue prefix.
+    globalSetup: ['packages/test-utils/src/build-global-setup.ts', 'packages/test-utils/src/redis-global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Two cores: model tests are CPU-bound, so more workers only add contention.

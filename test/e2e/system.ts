@@ -1,8 +1,9 @@
 /**
  * The real system for end-to-end tests: the API and worker processes started
- * exactly as `npm start` starts them (node --import tsx), against the test
- * run's Redis, under a queue prefix of their own. Logs are kept per process
- * so tests can assert on them and print them when something fails.
+ * as `npm start` starts them (the production build, plain node), against the
+ * test run's Redis (or one of the test's own), under a queue prefix of their
+ * own. Logs are kept per process so tests can assert on them and print them
+ * when something fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -12,7 +13,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll } from 'vitest';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@digitq/config';
-import { freePort, testRedisUrl } from '@digitq/test-utils';
+import { appArgs, freePort, testRedisUrl, type AppName } from '@digitq/test-utils';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 /** The configured (by default the committed) models: these tests check real answers, which is the production model's job. */
@@ -28,8 +29,8 @@ export interface ProcessHandle {
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
 
-function startProcess(name: string, script: string, args: string[], env: NodeJS.ProcessEnv): ProcessHandle {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startProcess(name: string, app: AppName, args: string[], env: NodeJS.ProcessEnv): ProcessHandle {
+  const child = spawn(process.execPath, [...appArgs(app), ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const listeners = new Set<(line: string) => void>();
   for (const stream of [child.stdout!, child.stderr!]) {
@@ -72,22 +73,30 @@ function startProcess(name: string, script: string, args: string[], env: NodeJS.
 
 export interface SystemOptions {
   workers?: number;
+  /** Default: the test run's shared Redis. Tests that stop Redis bring their own. */
+  redisUrl?: string;
   env?: Record<string, string>;
 }
 
 export class System {
   readonly prefix = `e2e-${randomUUID().slice(0, 8)}`;
-  readonly redisUrl = testRedisUrl();
+  readonly redisUrl: string;
   baseUrl = '';
   api!: ProcessHandle;
   readonly workers: ProcessHandle[] = [];
-  private readonly connection = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
+  private readonly connection: Redis;
   /** The inference queue, for asserting on counts. */
-  readonly queue = new Queue('inference', { connection: this.connection, prefix: this.prefix });
+  readonly queue: Queue;
   private events: QueueEvents | null = null;
   private port = 0;
 
-  constructor(private readonly options: SystemOptions = {}) {}
+  constructor(private readonly options: SystemOptions = {}) {
+    this.redisUrl = options.redisUrl ?? testRedisUrl();
+    this.connection = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
+    // A test that stops Redis on purpose sees reconnect errors here; its assertions say what matters.
+    this.connection.on('error', () => undefined);
+    this.queue = new Queue('inference', { connection: this.connection, prefix: this.prefix });
+  }
 
   env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     return {
@@ -108,7 +117,7 @@ export class System {
   async start(): Promise<this> {
     this.port = await freePort();
     this.baseUrl = `http://127.0.0.1:${this.port}`;
-    this.api = startProcess('api', 'apps/api/src/main.ts', [], this.env());
+    this.api = startProcess('api', 'api', [], this.env());
     const starting = [this.api.waitForLine(/api listening/)];
     for (let i = 0; i < (this.options.workers ?? 1); i++) starting.push(this.startWorker().then(() => ''));
     await Promise.all(starting);
@@ -116,7 +125,7 @@ export class System {
   }
 
   async startWorker(extraEnv: Record<string, string> = {}, args: string[] = ['--device', 'cpu', '--queues', 'inference']): Promise<ProcessHandle> {
-    const worker = startProcess(`worker-${this.workers.length + 1}`, 'apps/worker/src/main.ts', args, this.env(extraEnv));
+    const worker = startProcess(`worker-${this.workers.length + 1}`, 'worker', args, this.env(extraEnv));
     this.workers.push(worker);
     await worker.waitForLine(/worker consuming/);
     return worker;

@@ -4,11 +4,15 @@
  * restart one is the supervisor's business (supervisor.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type AppName = 'api' | 'worker';
 
 export interface ChildSpec {
   /** Names the process in the launcher's log lines: api, worker-1, trainer-1. */
   name: string;
-  script: string;
+  app: AppName;
   args: string[];
   env: NodeJS.ProcessEnv;
 }
@@ -27,10 +31,21 @@ export interface RunningChild {
   exited: Promise<ChildExit>;
 }
 
+const THIS_FILE = fileURLToPath(import.meta.url);
+/** apps/launcher/dist/main.js (the bundle) and apps/launcher/src/children.ts both sit three levels below the repository. */
+const REPO_ROOT = join(dirname(THIS_FILE), '..', '..', '..');
+
 /**
- * tsx runs the TypeScript sources directly; no build step stands between a
- * clone and a running system.
- *
+ * Children run the way the launcher runs: the production build (plain node,
+ * what `npm start` and the Docker image use) when the launcher is the build,
+ * the TypeScript sources through tsx when it runs from them (`npm run dev`).
+ */
+export function childCommand(app: AppName): string[] {
+  const fromBuild = THIS_FILE.endsWith(`${sep}dist${sep}main.js`);
+  return fromBuild ? [join(REPO_ROOT, 'apps', app, 'dist', 'main.js')] : ['--import', 'tsx', join(REPO_ROOT, 'apps', app, 'src', 'main.ts')];
+}
+
+/**
  * Each child gets its own process group, so a terminal's Ctrl-C reaches only
  * the launcher, which sends each exactly one SIGTERM (a second signal would
  * make them skip draining). Each child gets an IPC channel, closed by the
@@ -42,7 +57,7 @@ export interface RunningChild {
  * forever) would hang instead of exiting.
  */
 export function startChild(spec: ChildSpec): RunningChild {
-  const child = spawn(process.execPath, ['--import', 'tsx', spec.script, ...spec.args], {
+  const child = spawn(process.execPath, [...childCommand(spec.app), ...spec.args], {
     env: spec.env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     detached: true,

@@ -13,10 +13,9 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, testRedisUrl } from '@digitq/test-utils';
+import { REPO_ROOT, appArgs, freePort, testRedisUrl } from '@digitq/test-utils';
 import { STOP_REDIS_WHEN_PARENT_DIES } from './ensure-redis.ts';
 
-const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 /** The committed model: the worker must load a real one to get ready. */
 const MODELS_DIR = resolve(REPO_ROOT, 'models');
 const BANNER = 'digitq is running';
@@ -147,7 +146,8 @@ async function launcherEnv(extra: Record<string, string>): Promise<NodeJS.Proces
 }
 
 function startLauncher(env: NodeJS.ProcessEnv): Launcher {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/launcher/src/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The production build, as `npm start` runs it (bundled by the test run's global setup); its children run the build too.
+  const child = spawn(process.execPath, appArgs('launcher'), { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   remember(child.pid!);
   const lines: string[] = [];
   const parsed: LogLine[] = [];

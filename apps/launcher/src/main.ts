@@ -10,6 +10,7 @@ import type { Config } from '@digitq/config';
 import { createRedisConnection, listLiveWorkers } from '@digitq/jobs';
 import { readActiveVersion } from '@digitq/registry';
 import { createLogger, loadConfigOrExit, type Logger } from '@digitq/service';
+import type { ChildSpec } from './children.ts';
 import { ensureRedis } from './ensure-redis.ts';
 import { DEFAULT_RESTART_POLICY } from './restart-policy.ts';
 import { startSupervisor, type SupervisedProcess } from './supervisor.ts';
@@ -94,14 +95,14 @@ async function main(): Promise<void> {
 
   const env = { ...process.env, REDIS_URL: redis.url };
   const probes = readinessProbes(config, redis.url, log);
-  const processes: SupervisedProcess[] = [{ spec: { name: 'api', script: 'apps/api/src/main.ts', args: [], env }, isReady: () => probes.api() }];
+  const processes: SupervisedProcess[] = [{ spec: { name: 'api', app: 'api', args: [], env }, isReady: () => probes.api() }];
   for (let i = 0; i < config.WORKERS; i++) {
-    const spec = { name: `worker-${i + 1}`, script: 'apps/worker/src/main.ts', args: ['--device', 'cpu', '--queues', 'inference,webhooks'], env };
+    const spec: ChildSpec = { name: `worker-${i + 1}`, app: 'worker', args: ['--device', 'cpu', '--queues', 'inference,webhooks'], env };
     processes.push({ spec, isReady: (pid) => probes.worker(pid) });
   }
   // Training takes a whole core for minutes; its own process keeps inference latency flat meanwhile.
   for (let i = 0; i < config.TRAINING_WORKERS; i++) {
-    const spec = { name: `trainer-${i + 1}`, script: 'apps/worker/src/main.ts', args: ['--device', 'cpu', '--queues', 'training'], env };
+    const spec: ChildSpec = { name: `trainer-${i + 1}`, app: 'worker', args: ['--device', 'cpu', '--queues', 'training'], env };
     processes.push({ spec, isReady: (pid) => probes.worker(pid) });
   }
 

@@ -1,3 +1,4 @@
 export { startRedisServer, freePort, waitForRedis, type RunningRedis } from '@digitq/service';
 export * from './test-redis-url.ts';
 export * from './redis-connections.ts';
+export * from './app-processes.ts';
