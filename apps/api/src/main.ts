@@ -1,31 +1,55 @@
 /**
  * Boots the API: configuration, Redis, the inference queue and its events,
- * then HTTP. The first SIGTERM/SIGINT stops accepting connections, lets
- * in-flight requests finish (long-polls answer at once), then closes the
- * queue and Redis.
+ * then HTTP.
+ *
+ * Requests never wait on an unreachable Redis: the connection their commands
+ * use (createCommandConnection) refuses commands while disconnected and gives
+ * up after REDIS_COMMAND_TIMEOUT_MS, so they answer 503 SERVICE_UNAVAILABLE
+ * with Retry-After, and no command runs after its request was answered.
+ * QueueEvents (long-polls) blocks on a connection of its own. An outage is
+ * logged once, and once more when it ends.
+ *
+ * The first SIGTERM/SIGINT stops accepting connections, lets in-flight
+ * requests finish (long-polls answer at once), then closes the queues and
+ * Redis (cut, not waited on, when Redis does not answer); by
+ * SHUTDOWN_TIMEOUT_MS it exits whatever is left, saying what.
  */
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import type { Redis } from 'ioredis';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { QUEUE_NAMES } from '@digitq/contracts';
-import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
-import { createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, type Logger } from '@digitq/service';
+import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createCommandConnection, createQueue, createQueueEvents } from '@digitq/jobs';
+import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, writeSecretFile, type Logger } from '@digitq/service';
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
 import { ModelRegistry } from '@digitq/registry';
 import { createApp } from './app.ts';
 import { applyServerTimeouts } from './http/server-timeouts.ts';
 import { checkStart } from './start-check.ts';
 
-/** Beyond the longest request (a /predict wait), time to close the queue and Redis. */
-const SHUTDOWN_MARGIN_MS = 10_000;
+/** At shutdown, how long each connection's polite close (QUIT) may take before it is cut. */
+const REDIS_CLOSE_GRACE_MS = 1000;
 
-/** Workers sign with the same secret (SET NX in Redis); the API says it once, since receivers need it. */
-async function announceGeneratedWebhookSecret(secrets: WebhookSecrets, log: Logger): Promise<void> {
+/**
+ * Workers sign with the same secret (SET NX in Redis); receivers need it, so
+ * the API writes it where only the operator can read it (never to the log,
+ * which is shipped and kept): the log names the file.
+ */
+async function announceGeneratedWebhookSecret(secrets: WebhookSecrets, file: string, log: Logger): Promise<void> {
   const current = await secrets.current();
   if (!current.generated) return;
+  const path = resolve(file);
+  await writeSecretFile(path, current.secrets[0]!);
   log.warn(
-    { webhook_secret: current.secrets[0], redis_key: secrets.key },
-    'WEBHOOK_SECRET is not set: webhooks are signed with this generated secret, kept in Redis; set WEBHOOK_SECRET to it (or your own) so it survives a Redis reset',
+    { file: path, redis_key: secrets.key },
+    'WEBHOOK_SECRET is not set: webhooks are signed with a generated secret, kept in Redis and written to this file (mode 0600); set WEBHOOK_SECRET to it (or your own) so it survives a Redis reset',
   );
+}
+
+/** Runs `work` once Redis is first connected: commands sent before would be refused (no offline queue). */
+function whenConnected(redis: Redis, work: () => void): void {
+  if (redis.status === 'ready') work();
+  else redis.once('ready', work);
 }
 
 function main(): void {
@@ -38,13 +62,11 @@ function main(): void {
   }
   for (const warning of exposure.warnings) log.warn(warning);
   const retention = { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT };
-  const redis = createRedisConnection(config.REDIS_URL);
-  const queue = createQueue(QUEUE_NAMES.inference, redis, config.QUEUE_PREFIX, retention);
-  const events = createQueueEvents(QUEUE_NAMES.inference, redis, config.QUEUE_PREFIX);
-  const logConnectionError = (component: string) => (error: Error) => log.error({ err: error, component }, 'redis connection error');
-  redis.on('error', logConnectionError('redis'));
-  queue.on('error', logConnectionError('queue'));
-  events.on('error', logConnectionError('queue-events'));
+  const redis = createCommandConnection(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
+  const failFast = { failFast: true };
+  const queue = createQueue(QUEUE_NAMES.inference, redis, config.QUEUE_PREFIX, retention, failFast);
+  // Its own connection, made by BullMQ from the URL: XREAD blocks longer than any command timeout.
+  const events = createQueueEvents(QUEUE_NAMES.inference, { url: config.REDIS_URL }, config.QUEUE_PREFIX);
   const jobs = new InferenceJobs({
     queue,
     redis,
@@ -58,21 +80,29 @@ function main(): void {
     guard: new WebhookUrlGuard({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE }),
     deliveries: new WebhookDeliveryLog(redis, config.QUEUE_PREFIX, config.JOB_RESULT_TTL_S),
   };
-  announceGeneratedWebhookSecret(new WebhookSecrets(redis, config.QUEUE_PREFIX, config.WEBHOOK_SECRET), log).catch((error: unknown) =>
-    log.error({ err: error }, 'could not read or create the webhook secret in Redis'),
-  );
-  const trainingQueue = createQueue(QUEUE_NAMES.training, redis, config.QUEUE_PREFIX, retention);
-  trainingQueue.on('error', logConnectionError('training-queue'));
+  const trainingQueue = createQueue(QUEUE_NAMES.training, redis, config.QUEUE_PREFIX, retention, failFast);
   const trainings = new TrainingJobs({
     queue: trainingQueue,
     cancelRequests: new CancelRequests(redis, config.QUEUE_PREFIX, QUEUE_NAMES.training, config.JOB_RESULT_TTL_S),
   });
   const registry = new ModelRegistry(redis, config.QUEUE_PREFIX, config.MODELS_DIR);
-  // The API may start before any worker: register the models on this disk so GET /v1/models lists them at once.
-  registry.syncFromDisk().catch((error: unknown) => log.error({ err: error }, 'could not register the models found on disk'));
   // Only for bull-board and /metrics: the API never adds webhook deliveries itself.
-  const webhookQueue = createQueue(QUEUE_NAMES.webhooks, redis, config.QUEUE_PREFIX, retention);
-  webhookQueue.on('error', logConnectionError('webhook-queue'));
+  const webhookQueue = createQueue(QUEUE_NAMES.webhooks, redis, config.QUEUE_PREFIX, retention, failFast);
+  const queues = { 'inference-queue': queue, 'training-queue': trainingQueue, 'webhook-queue': webhookQueue };
+
+  const health = new ConnectionHealth(log);
+  health.watch('redis', redis);
+  health.watch('queue-events', events);
+  for (const [component, each] of Object.entries(queues)) health.watch(component, each);
+
+  whenConnected(redis, () => {
+    announceGeneratedWebhookSecret(new WebhookSecrets(redis, config.QUEUE_PREFIX, config.WEBHOOK_SECRET), config.WEBHOOK_SECRET_FILE, log).catch(
+      (error: unknown) => log.error({ err: error }, 'could not read, create or write out the webhook secret'),
+    );
+    // The API may start before any worker: register the models on this disk so GET /v1/models lists them at once.
+    registry.syncFromDisk().catch((error: unknown) => log.error({ err: error }, 'could not register the models found on disk'));
+  });
+
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   const shutdown = new AbortController();
@@ -82,7 +112,7 @@ function main(): void {
     jobs,
     redis,
     prefix: config.QUEUE_PREFIX,
-    queues: [queue, trainingQueue, webhookQueue],
+    queues: Object.values(queues),
     metrics,
     webhooks,
     trainings,
@@ -99,23 +129,32 @@ function main(): void {
     log.info({ url: `http://${config.HOST}:${port}` }, 'api listening');
   });
   applyServerTimeouts(server, { headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS });
+  let requestsInFlight = 0;
+  server.on('request', (_req, res) => {
+    requestsInFlight++;
+    res.once('close', () => requestsInFlight--);
+  });
 
   // Started by npm start: drain as on SIGTERM when the launcher is gone, however it went.
   exitWhenParentDies(() => process.kill(process.pid, 'SIGTERM'));
   handleShutdownSignals(
     log,
-    async () => {
+    async (_signal, steps) => {
       const closed = new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
       shutdown.abort();
       server.closeIdleConnections();
-      await closed;
-      await events.close();
-      await queue.close();
-      await trainingQueue.close();
-      await webhookQueue.close();
-      await redis.quit();
+      await steps.run('finish requests in flight', () => closed);
+      const connections = await steps.run('close queues and redis', async () => {
+        const closing = [
+          closeWithin(REDIS_CLOSE_GRACE_MS, () => events.close(), () => events.disconnect()),
+          ...Object.values(queues).map((each) => closeWithin(REDIS_CLOSE_GRACE_MS, () => each.close(), () => each.disconnect())),
+        ];
+        const outcomes = await Promise.all(closing);
+        return [...outcomes, await closeWithin(REDIS_CLOSE_GRACE_MS, () => redis.quit(), () => redis.disconnect())];
+      });
+      if (connections.includes('disconnected')) log.warn({ grace_ms: REDIS_CLOSE_GRACE_MS }, 'redis did not answer at shutdown: connections cut without QUIT');
     },
-    { forceAfterMs: config.PREDICT_TIMEOUT_MS + SHUTDOWN_MARGIN_MS },
+    { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, unfinished: () => ({ requests_in_flight: requestsInFlight }) },
   );
 }
 

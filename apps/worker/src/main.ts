@@ -11,7 +11,7 @@ import { QUEUE_NAMES } from '@digitq/contracts';
 import { createRedisConnection, modelInfoFromKey, startWorkerHeartbeat } from '@digitq/jobs';
 import { initBackend } from '@digitq/model';
 import { ModelRegistry } from '@digitq/registry';
-import { createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit } from '@digitq/service';
+import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, urlForLog } from '@digitq/service';
 import type { Consumer, ConsumerContext } from './consumers/context.ts';
 import { startInferenceConsumer } from './consumers/inference.consumer.ts';
 import { startTrainingConsumer } from './consumers/training.consumer.ts';
@@ -19,6 +19,8 @@ import { startWebhookConsumer } from './consumers/webhook.consumer.ts';
 import { createWorkerMetrics, serveMetrics } from './metrics.ts';
 
 const DEVICES = ['cpu', 'gpu'] as const;
+/** At shutdown, how long removing the heartbeat and QUIT may take before Redis is given up on (it may be unreachable). */
+const REDIS_CLOSE_GRACE_MS = 1000;
 const CONSUMERS: Record<string, (ctx: ConsumerContext) => Consumer | Promise<Consumer>> = {
   [QUEUE_NAMES.inference]: startInferenceConsumer,
   [QUEUE_NAMES.training]: startTrainingConsumer,
@@ -59,11 +61,14 @@ async function main(): Promise<void> {
   const metricsServer = values['metrics-port'] ? await serveMetrics(metrics.registry, Number(values['metrics-port']), config.HOST) : null;
 
   const connection = createRedisConnection(config.REDIS_URL);
-  connection.on('error', (error) => log.warn({ err: error }, 'redis connection error'));
+  // One line when Redis is lost and one when it is back, whatever the number of connections and attempts.
+  const health = new ConnectionHealth(log);
+  health.watch('redis', connection);
   const ctx: ConsumerContext = {
     config,
     log,
     connection,
+    health,
     registry: new ModelRegistry(connection, config.QUEUE_PREFIX, config.MODELS_DIR),
     metrics,
     workerId,
@@ -80,7 +85,7 @@ async function main(): Promise<void> {
     }
   }
   await Promise.all(consumers.map((c) => c.ready()));
-  log.info({ redis: config.REDIS_URL, prefix: config.QUEUE_PREFIX, queues }, 'worker consuming');
+  log.info({ redis: urlForLog(config.REDIS_URL), prefix: config.QUEUE_PREFIX, queues }, 'worker consuming');
 
   // What the API's /readyz, GET /v1/workers and /metrics know of this process (packages/jobs worker-heartbeats.ts).
   const startedAt = new Date().toISOString();
@@ -103,13 +108,22 @@ async function main(): Promise<void> {
 
   // Started by npm start: drain as on SIGTERM when the launcher is gone, however it went.
   exitWhenParentDies(() => process.kill(process.pid, 'SIGTERM'));
-  handleShutdownSignals(log, async () => {
-    // Out of readiness first, so load balancers stop counting on this worker while it drains.
-    await heartbeat.stop();
-    await Promise.all(consumers.map((c) => c.close()));
-    await connection.quit();
-    await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
-  });
+  handleShutdownSignals(
+    log,
+    async (_signal, steps) => {
+      // Out of readiness first, so load balancers stop counting on this worker while it drains.
+      await steps.run('remove the heartbeat', () => closeWithin(REDIS_CLOSE_GRACE_MS, () => heartbeat.stop(), () => undefined));
+      if (health.outage) {
+        // A job finished now could not be recorded: its lock lapses and another worker runs it again.
+        log.warn({ queues }, 'redis is unreachable: not waiting for active jobs, which will be retried');
+      } else {
+        await Promise.all(consumers.map((c) => steps.run(`close the ${c.queue} consumer (its active jobs finish first)`, () => c.close())));
+      }
+      await steps.run('close redis', () => closeWithin(REDIS_CLOSE_GRACE_MS, () => connection.quit(), () => connection.disconnect()));
+      await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+    },
+    { timeoutMs: config.SHUTDOWN_TIMEOUT_MS },
+  );
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));

@@ -74,6 +74,16 @@ export const configSchema = z.object({
   /** Interface the API binds to; non-loopback needs API keys. */
   HOST: z.string().min(1).default('127.0.0.1'),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /**
+   * How long the API waits for Redis to answer a command a request depends on; past it (or at once while
+   * disconnected) the request is answered 503 SERVICE_UNAVAILABLE with Retry-After.
+   */
+  REDIS_COMMAND_TIMEOUT_MS: intIn(100, 60_000).default(3000),
+  /**
+   * How long SIGTERM's drain (in-flight requests, active jobs, closing Redis) may take before the API or worker
+   * exits anyway, logging what it abandoned. Default 25 s: within the 30 s orchestrators wait before SIGKILL.
+   */
+  SHUTDOWN_TIMEOUT_MS: intIn(100, 10 * 60_000).default(25_000),
   /** Prefix of every BullMQ key; wrap in {braces} for Redis Cluster (e.g. {digitq}). */
   QUEUE_PREFIX: z.string().min(1).regex(/^[^:\s]+$/, 'must not contain ":" or spaces').default('digitq'),
   /** Folder holding models/<name>/<version>/. */
@@ -120,9 +130,11 @@ export const configSchema = z.object({
   /**
    * Webhook signing secrets, comma-separated (`whsec_<base64>`); every delivery is signed with each, so a
    * receiver can move to a new secret before the old one is dropped. Unset: one is generated on first start,
-   * kept in Redis (<QUEUE_PREFIX>:webhooks:secret) and printed in the API's log.
+   * kept in Redis (<QUEUE_PREFIX>:webhooks:secret) and written to WEBHOOK_SECRET_FILE by the API (never logged).
    */
   WEBHOOK_SECRET: commaList.pipe(z.array(webhookSecret).min(1)).optional(),
+  /** Where the API writes the generated webhook secret (mode 0600) when WEBHOOK_SECRET is unset; the log only names the file. */
+  WEBHOOK_SECRET_FILE: z.string().min(1).default('./.data/webhook-secret'),
   /** How long one delivery attempt may take, connect to response headers. */
   WEBHOOK_TIMEOUT_MS: intIn(100, 120_000).default(15_000),
   /**

@@ -22,6 +22,8 @@ import { jobLifecycleOf, loadOwnedJob, requestCancel } from './owned-job.ts';
 import type { JobWaiter } from './job-waiter.ts';
 
 export interface SubmitInferenceInput {
+  /** The job's id (an Idempotency-Key's reserved id); a fresh UUID when omitted. Submitting one id twice makes one job. */
+  id?: string;
   /** Preprocessed images, 784 bytes each. */
   images: Uint8Array[];
   model: string | null;
@@ -91,7 +93,7 @@ export class InferenceJobs {
   }
 
   async submit(input: SubmitInferenceInput): Promise<JobView> {
-    const id = randomUUID();
+    const id = input.id ?? randomUUID();
     const now = Date.now();
     const data: InferenceJobData = {
       images: input.images.map(encodePixels),

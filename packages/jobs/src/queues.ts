@@ -3,7 +3,7 @@
  * backoff, and bounded retention of finished jobs (by age and by count) so
  * Redis memory stays flat while results remain readable for the TTL.
  */
-import { Queue, QueueEvents, type DefaultJobOptions } from 'bullmq';
+import { Queue, QueueEvents, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from '@digitq/contracts';
 
@@ -27,12 +27,30 @@ export function defaultJobOptions(retention: RetentionOptions): DefaultJobOption
   };
 }
 
-export function createQueue(name: QueueName, connection: Redis, prefix: string, retention: RetentionOptions): Queue {
-  return new Queue(name, { connection, prefix, defaultJobOptions: defaultJobOptions(retention) });
+export interface QueueOptions {
+  /**
+   * For producers a request waits on (the API), with a createCommandConnection
+   * client: the Queue never waits for Redis's first connection (BullMQ's
+   * skipWaitingForReady, meant for adding jobs from HTTP endpoints), so while
+   * Redis has never been reached its calls fail at once instead of running
+   * after their request gave up. That also skips BullMQ's Redis version check
+   * (its INFO would fail the same way); workers still check the version.
+   */
+  failFast?: boolean;
 }
 
-/** QueueEvents blocks on XREAD, so BullMQ gives it its own duplicate of `connection` (and closes it). */
-export function createQueueEvents(name: QueueName, connection: Redis, prefix: string): QueueEvents {
+export function createQueue(name: QueueName, connection: Redis, prefix: string, retention: RetentionOptions, options: QueueOptions = {}): Queue {
+  const failFast = options.failFast ? { skipWaitingForReady: true, skipVersionCheck: true } : {};
+  return new Queue(name, { connection, prefix, defaultJobOptions: defaultJobOptions(retention), ...failFast });
+}
+
+/**
+ * QueueEvents blocks on XREAD, so it needs a connection of its own, which
+ * BullMQ creates (and closes): a duplicate of an ioredis `connection` (whose
+ * options must then suit blocking commands: no command timeout, see
+ * createRedisConnection), or one from connection options such as `{ url }`.
+ */
+export function createQueueEvents(name: QueueName, connection: Redis | ConnectionOptions, prefix: string): QueueEvents {
   return new QueueEvents(name, { connection, prefix });
 }
 

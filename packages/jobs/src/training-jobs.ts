@@ -50,11 +50,12 @@ export function trainingViewOf(job: Job<TrainingJobData, TrainingResult>, state:
 export class TrainingJobs {
   constructor(private readonly deps: TrainingJobsDeps) {}
 
-  async submit(request: TrainingRequest, owner: string, webhook: WebhookRequest | null): Promise<TrainingView> {
+  /** `id`: the job's id (an Idempotency-Key's reserved id), a fresh UUID when omitted; submitting one id twice makes one job. */
+  async submit(request: TrainingRequest, owner: string, webhook: WebhookRequest | null, id: string = randomUUID()): Promise<TrainingView> {
     const { webhook: _url, webhook_events_filter: _events, ...settings } = request;
     const data: TrainingJobData = { ...settings, owner, webhook, submitted_at: new Date().toISOString() };
     const job = (await this.deps.queue.add(JOB_NAMES.trainModel, data, {
-      jobId: randomUUID(),
+      jobId: id,
       attempts: TRAINING_ATTEMPTS,
       backoff: { type: 'fixed', delay: 1000 },
     })) as TrainingJob;

@@ -3,3 +3,5 @@ export * from './shutdown.ts';
 export * from './parent-watch.ts';
 export * from './redis-server.ts';
 export * from './load-config-or-exit.ts';
+export * from './redis-health.ts';
+export * from './secret-file.ts';

@@ -8,4 +8,16 @@ export function createLogger(processName: string, level: LevelWithSilent, bindin
   return pino({ level, base: { process: processName, pid: process.pid, ...bindings } });
 }
 
+/** A URL fit for a log line: its password (e.g. REDIS_URL's `redis://:secret@host`) replaced. */
+export function urlForLog(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password === '') return url;
+    parsed.password = 'redacted';
+    return parsed.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
 export type { Logger };

@@ -55,6 +55,8 @@ export interface StartRedisOptions {
   dir?: string;
   /** Append-only persistence, for a Redis that must keep accepted jobs across restarts. */
   appendOnly?: boolean;
+  /** When the append-only file is flushed to disk: Redis's default `everysec`, or `always` (a test that kills Redis keeps every write). */
+  appendFsync?: 'always' | 'everysec';
   binary?: string;
 }
 
@@ -62,7 +64,7 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
   const port = options.port ?? (await freePort());
   const ownDir = !options.dir;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'digitq-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', options.appendOnly ? 'yes' : 'no'];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', options.appendOnly ? 'yes' : 'no', '--appendfsync', options.appendFsync ?? 'everysec'];
   const child = spawn(options.binary ?? 'redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const spawnError = new Promise<never>((_, reject) =>
     child.once('error', (error) =>

@@ -7,6 +7,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { AppError, ERROR_STATUS, JOB_CANCELED, isErrorCode, type ErrorCode, type ErrorResponse } from '@digitq/contracts';
 import { IMAGE_ERROR_HTTP_STATUS, ImageError, imageErrorHttpStatus, type ImageErrorCode } from '@digitq/imaging';
+import { isRedisUnavailableError } from '@digitq/service';
 
 /**
  * A job ran and failed while a request waited for it (POST /predict). The
@@ -78,6 +79,24 @@ interface Answer {
   headers?: Record<string, string>;
 }
 
+/** What a client is told to wait while Redis is unreachable: a few of ioredis's reconnect attempts (at most 2 s apart). */
+export const REDIS_UNAVAILABLE_RETRY_AFTER_S = 5;
+
+/**
+ * Redis unreachable or too slow (REDIS_COMMAND_TIMEOUT_MS): 503 with Retry-After. After a timeout the
+ * command may still have run, so a submit's answer is ambiguous: its retry should carry the same Idempotency-Key.
+ */
+const REDIS_UNAVAILABLE_ANSWER: Answer = {
+  status: ERROR_STATUS.SERVICE_UNAVAILABLE,
+  headers: { 'Retry-After': String(REDIS_UNAVAILABLE_RETRY_AFTER_S) },
+  body: {
+    error: {
+      code: 'SERVICE_UNAVAILABLE',
+      message: `the job store (Redis) did not answer; retry in ${REDIS_UNAVAILABLE_RETRY_AFTER_S} s (a submit retried with the same Idempotency-Key creates at most one job)`,
+    },
+  },
+};
+
 function answerFor(error: unknown): Answer | null {
   if (error instanceof AppError) {
     return { status: error.status, headers: error.details.headers, body: { error: { code: error.code, message: error.message }, ...error.details.body } };
@@ -92,6 +111,7 @@ function answerFor(error: unknown): Answer | null {
     const code = HTTP_ERROR_CODES[error.status] ?? 'VALIDATION_FAILED';
     return { status: error.status, body: { error: { code, message: messageOfHttpError(error) } } };
   }
+  if (isRedisUnavailableError(error)) return REDIS_UNAVAILABLE_ANSWER;
   return null;
 }
 

@@ -67,23 +67,32 @@ export interface IdempotentCreation<T extends { id: string }> {
 
 /**
  * Creates through `create` at most once per Idempotency-Key (no key: just
- * creates). On a replay, `load` fetches the earlier resource; if it is gone
- * (expired) the answer is 404 via `gone`.
+ * creates). With a key, `create` gets the id the key reserved: creating
+ * under it twice must make one resource, which lets a retry settle a
+ * creation whose outcome Redis left unknown (see IdempotencyKeys). On a
+ * replay, `load` fetches the earlier resource; if it is gone (expired) the
+ * answer is 404 via `gone`.
  */
 export async function createIdempotently<T extends { id: string }>(
   keys: IdempotencyKeys,
   req: Request,
   res: Response,
   files: readonly Express.Multer.File[],
-  steps: { create: () => Promise<T>; load: (id: string) => Promise<T | null>; gone: (id: string) => AppError },
+  steps: { create: (id?: string) => Promise<T>; load: (id: string) => Promise<T | null>; gone: (id: string) => AppError },
 ): Promise<IdempotentCreation<T>> {
   const key = idempotencyKeyOf(req);
   if (key === null) return { resource: await steps.create(), replayed: false };
   const fresh: { resource?: T } = {};
-  const result = await keys.once({ owner: ownerOf(res), key, fingerprint: requestFingerprint(req, files) }, async () => {
-    fresh.resource = await steps.create();
-    return fresh.resource.id;
-  });
+  const result = await keys.once(
+    { owner: ownerOf(res), key, fingerprint: requestFingerprint(req, files) },
+    {
+      create: async (id) => {
+        fresh.resource = await steps.create(id);
+        return fresh.resource.id;
+      },
+      exists: async (id) => (await steps.load(id)) !== null,
+    },
+  );
   if (!result.replayed && fresh.resource) return { resource: fresh.resource, replayed: false };
   const resource = await steps.load(result.id);
   if (resource === null) throw steps.gone(result.id);

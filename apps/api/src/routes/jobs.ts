@@ -109,10 +109,10 @@ export function jobsRouter(deps: JobsRouteDeps): Router {
     const request = req.is('multipart/form-data')
       ? readMultipartJobRequest(files, req.body, deps.maxImagesPerJob)
       : readJsonJobRequest(req.body, deps.maxImagesPerJob);
-    const submit = async () => {
+    const submit = async (id?: string) => {
       if (request.webhook) await checkWebhookUrl(deps.webhookGuard, request.webhook.url);
       const images = await preprocessAll(request.images, deps.preprocess);
-      return deps.jobs.submit({ images, model: request.model, owner, webhook: request.webhook, priority: request.priority });
+      return deps.jobs.submit({ id, images, model: request.model, owner, webhook: request.webhook, priority: request.priority });
     };
     // A replayed Idempotency-Key answers with the job it created, as it is now.
     const submitted = deps.idempotency

@@ -42,10 +42,10 @@ export function trainingsRouter(deps: TrainingsRouteDeps): Router {
     if (!req.is('application/json')) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'POST /v1/trainings takes a JSON body (Content-Type: application/json)');
     const request = parseOrThrow(trainingRequestSchema, req.body ?? {}, 'training request');
     const owner = ownerOf(res);
-    const create = async () => {
+    const create = async (id?: string) => {
       if (request.webhook) await deps.checkWebhookUrl(request.webhook);
       const webhook = request.webhook ? { url: request.webhook, events: request.webhook_events_filter ?? ['training.completed' as const] } : null;
-      return deps.trainings.submit(request, owner, webhook);
+      return deps.trainings.submit(request, owner, webhook, id);
     };
     const { resource: view } = await createIdempotently(deps.idempotency, req, res, [], {
       create,

@@ -2,6 +2,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '@digitq/config';
+import type { ConnectionHealth } from '@digitq/service';
 import type { ModelRegistry } from '@digitq/registry';
 import type { WorkerMetrics } from '../metrics.ts';
 
@@ -9,6 +10,8 @@ export interface ConsumerContext {
   config: Config;
   log: Logger;
   connection: Redis;
+  /** Where each Queue and Worker's connection errors go: logged once per outage, see ConnectionHealth. */
+  health: ConnectionHealth;
   registry: ModelRegistry;
   metrics: WorkerMetrics;
   workerId: string;

@@ -72,11 +72,11 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
     log.warn({ job: job?.id, attempts: job?.attemptsMade, err: error }, 'job failed');
   });
   worker.on('stalled', (jobId) => log.warn({ job: jobId }, 'job stalled (its worker stopped renewing the lock); it will be retried'));
-  worker.on('error', (error) => log.error({ err: error }, 'inference worker error'));
+  ctx.health.watch('inference-worker', worker);
 
   // Producer side of webhooks: the worker that finishes a job enqueues its events; see emitJobWebhooks for why here.
   const webhookQueue = createQueue(QUEUE_NAMES.webhooks, connection, config.QUEUE_PREFIX, { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT });
-  webhookQueue.on('error', (error) => log.warn({ err: error }, 'webhook queue error'));
+  ctx.health.watch('inference-webhook-queue', webhookQueue);
   emitJobWebhooks(worker, {
     queue: webhookQueue,
     redis: connection,

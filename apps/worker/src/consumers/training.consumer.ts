@@ -15,7 +15,7 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
   const queue = QUEUE_NAMES.training;
   const cancelRequests = new CancelRequests(connection, config.QUEUE_PREFIX, queue, config.JOB_RESULT_TTL_S);
   const webhookQueue = createQueue(QUEUE_NAMES.webhooks, connection, config.QUEUE_PREFIX, { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT });
-  webhookQueue.on('error', (error) => log.warn({ err: error }, 'webhook queue error'));
+  ctx.health.watch('training-webhook-queue', webhookQueue);
   const webhookDeps = { queue: webhookQueue, redis: connection, retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS };
   // Like inference's job events: emitted by the worker that runs the training, right after the state change.
   /** `data` resolves undefined when there is nothing to send after all. */
@@ -70,7 +70,7 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
     metrics.jobs.inc({ queue, outcome: 'failed' });
     log.warn({ job: job?.id, err: error }, 'training failed');
   });
-  worker.on('error', (error) => log.error({ err: error }, 'training worker error'));
+  ctx.health.watch('training-worker', worker);
   return {
     queue,
     ready: () => worker.waitUntilReady().then(() => undefined),

@@ -33,7 +33,7 @@ export function startWebhookConsumer(ctx: ConsumerContext): Consumer {
       },
     },
   );
-  worker.on('error', (error) => log.error({ err: error }, 'webhook worker error'));
+  ctx.health.watch('webhook-worker', worker);
   return {
     queue: QUEUE_NAMES.webhooks,
     ready: () => worker.waitUntilReady().then(() => undefined),

@@ -93,7 +93,8 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps) {
       const response = await postWebhook(target, headers, body, deps.timeoutMs);
       const { statusCode } = response;
       let error: string | null = null;
-      if (statusCode >= 300 && statusCode < 400) error = `redirect (${statusCode}) to ${response.headers.location ?? 'nowhere'} not followed`;
+      // Without its query, like receiverOf: this text is logged and kept in the job's delivery log.
+      if (statusCode >= 300 && statusCode < 400) error = `redirect (${statusCode}) to ${response.headers.location?.split(/[?#]/)[0] ?? 'nowhere'} not followed`;
       else if (statusCode === HTTP_GONE) error = 'receiver answered 410 Gone';
       else if (!isSuccess(statusCode)) error = `receiver answered ${statusCode}`;
       return { statusCode, error, retryAfterMs: parseRetryAfter(response.headers['retry-after'], Date.now()), refused: false };
