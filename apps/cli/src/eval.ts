@@ -1,6 +1,7 @@
 /**
  * npm run eval -- [--model <dir> | --model name@version] [--dataset mnist] [--split test] [--limit N]
  *   [--distort default|mild]   (robustness: the test digits distorted like training augmentation, seeded)
+ *   [--engine onnx|tfjs]       (evaluate through a serving engine: ONNX Runtime on model.onnx, or tfjs)
  *
  * Evaluates a model folder (default: the active version of DEFAULT_MODEL) and
  * prints one JSON line on stdout:
@@ -11,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '@digitq/config';
 import { loadMnist, sliceDataset, type Split } from '@digitq/datasets';
-import { AUGMENT_PRESETS, SeededRandom, augmentBatch, evaluateModel, initBackend, loadModelFolder, resolveModelDir, type BackendPreference } from '@digitq/model';
+import { AUGMENT_PRESETS, SeededRandom, augmentBatch, createEngine, evaluateEngine, evaluateModel, initBackend, loadModelFolder, readModelMetadata, resolveModelDir, type BackendPreference, type EvaluateOptions } from '@digitq/model';
 import { METADATA_JSON } from '@digitq/registry';
 import { createCliLogger, exitOnError } from './cli-support.ts';
 
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     limit: { type: 'string' },
     backend: { type: 'string' },
     distort: { type: 'string' },
+    engine: { type: 'string' },
   },
 });
 
@@ -37,7 +39,9 @@ async function main(): Promise<void> {
   log.info({ backend: backend.label }, 'tensorflow.js backend ready');
   const ref = values.model ?? config.DEFAULT_MODEL;
   const dir = existsSync(join(ref, METADATA_JSON)) ? ref : await resolveModelDir(config.MODELS_DIR, ref);
-  const { model, metadata } = await loadModelFolder(dir);
+  if (values.engine && values.engine !== 'onnx' && values.engine !== 'tfjs') throw new Error('--engine must be onnx or tfjs');
+  const engine = values.engine ? await createEngine({ kind: values.engine as 'onnx' | 'tfjs', tfjsBackend: backend.label }, dir) : null;
+  const { model, metadata } = engine ? { model: null, metadata: await readModelMetadata(dir) } : await loadModelFolder(dir);
   if (values.dataset !== 'mnist') throw new Error(`--dataset ${values.dataset}: only mnist is supported`);
   if (values.split !== 'test' && values.split !== 'train') throw new Error('--split must be test or train');
   const full = await loadMnist(config.DATA_DIR, values.split as Split);
@@ -46,7 +50,8 @@ async function main(): Promise<void> {
   const distortion = values.distort ? AUGMENT_PRESETS[values.distort as keyof typeof AUGMENT_PRESETS] : undefined;
   if (values.distort && !distortion) throw new Error(`--distort must be one of ${Object.keys(AUGMENT_PRESETS).join(', ')}`);
   const rand = new SeededRandom(DISTORT_SEED);
-  const evaluation = await evaluateModel(model, set, distortion ? { transform: (x) => augmentBatch(x, distortion, rand) } : {});
+  const evalOptions: EvaluateOptions = distortion ? { transform: (x) => augmentBatch(x, distortion, rand) } : {};
+  const evaluation = engine ? await evaluateEngine(engine, set, evalOptions) : await evaluateModel(model!, set, evalOptions);
   const seconds = (performance.now() - started) / 1000;
   log.info({ model: `${metadata.name}@${metadata.version}`, confusion: evaluation.confusion }, 'confusion matrix (rows: label, columns: prediction)');
   process.stdout.write(
@@ -57,6 +62,7 @@ async function main(): Promise<void> {
       count: evaluation.count,
       accuracy: evaluation.accuracy,
       backend: backend.label,
+      ...(engine ? { engine: engine.describe() } : {}),
       model: `${metadata.name}@${metadata.version}`,
       loss: Number(evaluation.loss.toFixed(6)),
       images_per_s: Math.round(evaluation.count / seconds),

@@ -16,9 +16,16 @@ import { METADATA_JSON, listVersions, readActiveVersion, sha256, versionNumber, 
 import type { Redis } from 'ioredis';
 import { MODEL_NAME_PATTERN, modelMetadataSchema, type ModelMetadata, type ModelList } from '@digitq/contracts';
 
-/** Files a version consists of; the first two are covered by checksums in its metadata. */
+/** Files a version consists of; the served ones are covered by checksums in its metadata. */
 const SERVED_FILES = ['model.json', 'weights.bin'] as const;
+/** Served when the metadata lists it: model.onnx, the ONNX Runtime export (npm run model:export). */
+const OPTIONAL_SERVED_FILES = ['model.onnx'] as const;
 const EXTRA_FILES = ['history.json', 'training-curve.svg'] as const;
+
+/** The files of a version that must be present and match the sha256 in its metadata. */
+function checksummedFiles(metadata: ModelMetadata): string[] {
+  return [...SERVED_FILES, ...OPTIONAL_SERVED_FILES.filter((file) => metadata.files[file])];
+}
 
 export class RegistryError extends Error {
   constructor(
@@ -45,7 +52,7 @@ export class ModelRegistry {
   async publishFolder(dir: string): Promise<ModelMetadata> {
     const metadata = modelMetadataSchema.parse(JSON.parse(await readFile(join(dir, METADATA_JSON), 'utf8')));
     const files: Record<string, Buffer> = {};
-    for (const file of SERVED_FILES) {
+    for (const file of checksummedFiles(metadata)) {
       const bytes = await readFile(join(dir, file));
       if (sha256(bytes) !== metadata.files[file]) {
         throw new RegistryError('MODEL_CHECKSUM_MISMATCH', `${join(dir, file)} does not match the sha256 in its metadata`);
@@ -56,8 +63,19 @@ export class ModelRegistry {
     const { name, version } = metadata;
     const existing = await this.get(name, version);
     if (existing) {
-      if (existing.files['weights.bin'] === metadata.files['weights.bin']) return existing;
-      throw new RegistryError('MODEL_VERSION_CONFLICT', `${name}@${version} is already registered with different weights`);
+      if (existing.files['weights.bin'] !== metadata.files['weights.bin']) {
+        throw new RegistryError('MODEL_VERSION_CONFLICT', `${name}@${version} is already registered with different weights`);
+      }
+      // The same version with a file exported since it was registered (model.onnx): add it.
+      const added = checksummedFiles(metadata).filter((file) => !existing.files[file]);
+      if (added.length === 0) return existing;
+      const updated = { ...existing, files: { ...existing.files, ...Object.fromEntries(added.map((file) => [file, metadata.files[file]!])) } };
+      await this.redis
+        .multi()
+        .hset(this.key(name, version, 'files'), Object.fromEntries(added.map((file) => [file, files[file]!])))
+        .set(this.key(name, version, 'meta'), JSON.stringify(updated))
+        .exec();
+      return updated;
     }
     await this.redis
       .multi()
@@ -143,7 +161,7 @@ export class ModelRegistry {
     if (existsSync(join(dir, METADATA_JSON))) return dir;
     if (!metadata) throw new RegistryError('MODEL_NOT_FOUND', `model ${name}@${version} is neither on disk nor registered`);
     const files = await this.redis.hgetallBuffer(this.key(name, version, 'files'));
-    for (const file of SERVED_FILES) {
+    for (const file of checksummedFiles(metadata)) {
       const bytes = files[file];
       if (!bytes || sha256(bytes) !== metadata.files[file]) {
         throw new RegistryError('MODEL_CHECKSUM_MISMATCH', `${name}@${version}: ${file} from Redis does not match the sha256 in its metadata`);
