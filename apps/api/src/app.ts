@@ -24,6 +24,7 @@ import { ApiKeyring, authenticate } from './middleware/auth.ts';
 import { queueBackpressure } from './middleware/backpressure.ts';
 import { perOwnerRateLimit } from './middleware/rate-limit.ts';
 import { UploadBudget } from './middleware/upload-budget.ts';
+import { MemoryReclaimer } from './memory-reclaim.ts';
 import { requestLog } from './middleware/request-log.ts';
 import { createOpenApiDocument } from './openapi/document.ts';
 import { adminRouter } from './routes/admin.ts';
@@ -51,9 +52,14 @@ export type AppConfig = Pick<
   | 'MAX_QUEUED_JOBS'
   | 'RATE_LIMIT_PER_S'
   | 'IDEMPOTENCY_TTL_S'
+  | 'REDIS_COMMAND_TIMEOUT_MS'
   | 'MAX_REQUEST_BYTES'
   | 'UPLOAD_BUDGET_BYTES'
 >;
+
+/** A creation's Redis round trips (claim, add, index, settle) at their timeout, plus preprocessing time. */
+const IDEMPOTENCY_CLAIM_TIMEOUTS = 3;
+const IDEMPOTENCY_CLAIM_MARGIN_MS = 5000;
 
 export interface AppDeps {
   config: AppConfig;
@@ -103,9 +109,15 @@ export function createApp(deps: AppDeps): Express {
     maxImageBytes: config.MAX_IMAGE_BYTES,
   });
 
-  const idempotency = new IdempotencyKeys(deps.redis, deps.prefix, { ttlS: config.IDEMPOTENCY_TTL_S });
+  // A claim outlives its creator only when Redis failed mid-creation; a creation takes at most a few Redis
+  // timeouts, so a retry may take over after that (a takeover of a live one is harmless: same job id).
+  const idempotency = new IdempotencyKeys(deps.redis, deps.prefix, {
+    ttlS: config.IDEMPOTENCY_TTL_S,
+    abandonAfterMs: IDEMPOTENCY_CLAIM_TIMEOUTS * config.REDIS_COMMAND_TIMEOUT_MS + IDEMPOTENCY_CLAIM_MARGIN_MS,
+  });
   // One budget for every route that takes a body: it bounds what this process buffers at once.
-  const uploads = deps.uploads ?? new UploadBudget(config.UPLOAD_BUDGET_BYTES);
+  const reclaimer = new MemoryReclaimer();
+  const uploads = deps.uploads ?? new UploadBudget(config.UPLOAD_BUDGET_BYTES, (bytes, idle) => reclaimer.bodyAnswered(bytes, idle));
   const bodyLimits = { uploads, maxRequestBytes: config.MAX_REQUEST_BYTES };
   const app = express();
   app.disable('x-powered-by');

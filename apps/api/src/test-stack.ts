@@ -36,6 +36,7 @@ export const TEST_CONFIG: AppConfig = {
   MAX_QUEUED_JOBS: 10_000,
   RATE_LIMIT_PER_S: 0,
   IDEMPOTENCY_TTL_S: 600,
+  REDIS_COMMAND_TIMEOUT_MS: 3000,
   // The defaults: far above what the small test limits above let a body be.
   MAX_REQUEST_BYTES: 64 * 1024 * 1024,
   UPLOAD_BUDGET_BYTES: 192 * 1024 * 1024,

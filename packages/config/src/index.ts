@@ -97,7 +97,13 @@ export const configSchema = z.object({
   /** auto | tensorflow | wasm | cpu | gpu */
   TF_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu', 'gpu']).default('auto'),
   BATCH_MAX_SIZE: intIn(1, 1024).default(32),
+  /** Longest wait for more jobs to fill a batch, while more are arriving. */
   BATCH_MAX_DELAY_MS: intIn(0, 60_000).default(5),
+  /**
+   * Run a partial batch at once when the queue has nothing more to give (a lone request never waits for
+   * BATCH_MAX_DELAY_MS). false: always wait the delay to fill a batch, e.g. for a GPU worker that prefers full batches.
+   */
+  BATCH_IDLE_FLUSH: bool.default(true),
   /** How long finished jobs stay readable. */
   JOB_RESULT_TTL_S: intIn(60, 30 * 24 * 3600).default(24 * 3600),
   /** Upper bound on finished jobs kept per queue, whatever their age. */

@@ -26,7 +26,11 @@ export const JSON_MEMORY_PER_BYTE = 4;
 export class UploadBudget {
   #inFlightBytes = 0;
 
-  constructor(readonly capacityBytes: number) {}
+  /** `onRelease` hears of every body answered (memory-reclaim.ts collects after large ones). */
+  constructor(
+    readonly capacityBytes: number,
+    private readonly onRelease?: (bytes: number, idle: boolean) => void,
+  ) {}
 
   /** Bytes reserved by requests not yet answered. */
   get inFlightBytes(): number {
@@ -42,6 +46,7 @@ export class UploadBudget {
       if (released) return;
       released = true;
       this.#inFlightBytes -= bytes;
+      this.onRelease?.(bytes, this.#inFlightBytes === 0);
     };
   }
 }

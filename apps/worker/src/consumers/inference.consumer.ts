@@ -3,11 +3,12 @@
  * in to fill a micro-batch, a batcher per model version, and the model store
  * that hot-swaps the active version.
  */
-import { Worker, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { QUEUE_NAMES } from '@digitq/contracts';
 import { CancelRequests, createQueue } from '@digitq/jobs';
 import { predictDigits, type DigitPrediction } from '@digitq/model';
 import { emitJobWebhooks } from '@digitq/webhooks';
+import { BacklogAwareWorker } from '../backlog-aware-worker.ts';
 import { MicroBatcher } from '../micro-batcher.ts';
 import { ModelStore } from '../model-store.ts';
 import { createInferenceProcessor } from '../processors/inference.processor.ts';
@@ -35,6 +36,8 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
           }
         },
         onBatch: (size) => metrics.batchSize.observe(size),
+        // While the queue is empty nothing more is coming to fill a batch: run what is held at once.
+        isIdle: () => config.BATCH_IDLE_FLUSH && worker.backlogEmpty,
       });
       batchers.set(key, batcher);
     }
@@ -54,13 +57,16 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
     },
   });
 
-  const worker = new Worker(queue, processor, {
+  const worker = new BacklogAwareWorker(queue, processor, {
     connection: connection.duplicate(),
     prefix: config.QUEUE_PREFIX,
     concurrency: ctx.concurrency,
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
     name: ctx.workerId,
+  });
+  worker.on('drained', () => {
+    if (config.BATCH_IDLE_FLUSH) for (const batcher of batchers.values()) batcher.flushIdle();
   });
   worker.on('completed', (job) => {
     metrics.jobs.inc({ queue, outcome: 'succeeded' });
