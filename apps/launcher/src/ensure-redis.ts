@@ -47,7 +47,7 @@ export async function ensureRedis(url: string, dataDir: string): Promise<Ensured
     const dir = resolve(dataDir);
     mkdirSync(dir, { recursive: true });
     const port = Number(parsed.port || 6379);
-    const started = await startRedisServer({ port, dir, appendOnly: true });
+    const started = await startRedisServer({ port, dir, appendOnly: true, detached: true });
     const watcher = spawn(process.execPath, ['-e', STOP_REDIS_WHEN_PARENT_DIES, String(started.process.pid)], {
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       detached: true,

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import type { Config } from '@digitq/config';
 import { createRedisConnection, listLiveWorkers } from '@digitq/jobs';
 import { readActiveVersion } from '@digitq/registry';
-import { createLogger, loadConfigOrExit, type Logger } from '@digitq/service';
+import { createLogger, loadConfigOrExit, urlForLog, type Logger } from '@digitq/service';
 import type { ChildSpec } from './children.ts';
 import { ensureRedis } from './ensure-redis.ts';
 import { DEFAULT_RESTART_POLICY } from './restart-policy.ts';
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   if (!version) fail(`no trained model ${config.DEFAULT_MODEL} in ${config.MODELS_DIR}; train one with: npm run train -- --dataset mnist`);
 
   const redis = await ensureRedis(config.REDIS_URL, config.REDIS_DATA_DIR).catch((error: Error) => fail(error.message));
-  log.info({ redis: redis.url, started: Boolean(redis.own), redis_pid: redis.own?.process.pid }, redis.own ? 'started redis-server' : 'using running Redis');
+  log.info({ redis: urlForLog(redis.url), started: Boolean(redis.own), redis_pid: redis.own?.process.pid }, redis.own ? 'started redis-server' : 'using running Redis');
 
   const env = { ...process.env, REDIS_URL: redis.url };
   const probes = readinessProbes(config, redis.url, log);
@@ -143,7 +143,7 @@ async function main(): Promise<void> {
     return;
   }
   await flushLog(log);
-  process.stdout.write(banner(config, redis.url, Boolean(redis.own)));
+  process.stdout.write(banner(config, urlForLog(redis.url), Boolean(redis.own)));
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));

@@ -58,6 +58,11 @@ export interface StartRedisOptions {
   /** When the append-only file is flushed to disk: Redis's default `everysec`, or `always` (a test that kills Redis keeps every write). */
   appendFsync?: 'always' | 'everysec';
   binary?: string;
+  /**
+   * Its own process group, so a terminal's Ctrl-C reaches only its starter, which stops it after everything
+   * that uses it has drained (npm start). Default false: a test's server goes down with the test run.
+   */
+  detached?: boolean;
 }
 
 export async function startRedisServer(options: StartRedisOptions = {}): Promise<RunningRedis> {
@@ -65,7 +70,7 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
   const ownDir = !options.dir;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'digitq-redis-'));
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', options.appendOnly ? 'yes' : 'no', '--appendfsync', options.appendFsync ?? 'everysec'];
-  const child = spawn(options.binary ?? 'redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(options.binary ?? 'redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: options.detached ?? false });
   const spawnError = new Promise<never>((_, reject) =>
     child.once('error', (error) =>
       reject(
