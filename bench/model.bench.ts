@@ -1,23 +1,35 @@
 /**
- * npm run bench:model — training and inference throughput of the digit
- * models on every TensorFlow.js backend that loads here, by batch size.
- * Prints a table and writes bench/results/model.json.
+ * npm run bench:model [-- --seconds 3] [--backends tensorflow,wasm,cpu] — training and
+ * inference throughput of the digit models on every TensorFlow.js backend
+ * that loads here, and inference on ONNX Runtime (the same untrained models
+ * exported to ONNX) with 1 and 2 intra-op threads, by batch size. Prints a
+ * table and writes bench/results/model.json.
+ * (`npm run bench` runs it short and without the pure-JS cpu backend, whose
+ * one training step of digitnet-bn alone takes minutes.)
  *
  * Throughputs are single-process: the wasm backend runs single-threaded
- * under Node, so a machine's capacity is this figure times its worker processes.
+ * under Node, so a machine's capacity is this figure times its worker
+ * processes; ONNX Runtime's 2-thread figure is one process using two cores.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildModel, initBackend, type ArchitectureName, type BackendPreference } from '@digitq/model';
+import { parseArgs } from 'node:util';
+import { OnnxEngine, buildModel, encodeOnnxModel, initBackend, layersModelToOnnx, type ArchitectureName, type BackendPreference } from '@digitq/model';
 
+const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, backends: { type: 'string', default: BACKENDS.join(',') } } });
 const INFERENCE_BATCHES = [1, 8, 32, 128];
 const TRAIN_BATCH = 64;
 /** Measure for about this long per cell, after one warm-up run. */
-const TARGET_SECONDS = 3;
+const TARGET_SECONDS = Number(args.seconds);
+const SELECTED_BACKENDS = BACKENDS.filter((b) => args.backends.split(',').includes(b));
 const ARCHITECTURES: ArchitectureName[] = ['digitnet-bn', 'tiny'];
+const ONNX_THREADS = [1, 2];
 
 interface Row {
+  engine: 'tfjs' | 'onnxruntime';
+  threads: number;
   backend: string;
   architecture: string;
   task: 'inference' | 'training';
@@ -58,22 +70,45 @@ async function benchBackend(preference: BackendPreference): Promise<Row[]> {
         y.dispose();
       }, batch);
       x.dispose();
-      rows.push({ backend: label, architecture, task: 'inference', batch, images_per_s: Math.round(ips), ms_per_batch: Number(ms.toFixed(2)) });
+      rows.push({ engine: 'tfjs', threads: 1, backend: label, architecture, task: 'inference', batch, images_per_s: Math.round(ips), ms_per_batch: Number(ms.toFixed(2)) });
     }
     const x = tf.randomUniform([TRAIN_BATCH, 28, 28, 1]);
     const y = tf.oneHot(tf.randomUniform([TRAIN_BATCH], 0, 10, 'int32'), 10);
     // The pure-JS cpu backend trains the full model at a few images/s: one timed step is enough to tell.
     const { ips, ms } = await measure(async () => void (await model.trainOnBatch(x, y)), TRAIN_BATCH, label === 'cpu' ? 0 : TARGET_SECONDS);
     tf.dispose([x, y]);
-    rows.push({ backend: label, architecture, task: 'training', batch: TRAIN_BATCH, images_per_s: Math.round(ips), ms_per_batch: Number(ms.toFixed(2)) });
+    rows.push({ engine: 'tfjs', threads: 1, backend: label, architecture, task: 'training', batch: TRAIN_BATCH, images_per_s: Math.round(ips), ms_per_batch: Number(ms.toFixed(2)) });
     model.dispose();
   }
   return rows;
 }
 
+/** Inference on ONNX Runtime's CPU provider, each architecture exported from tfjs. */
+async function benchOnnx(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const architecture of ARCHITECTURES) {
+    const model = buildModel(architecture);
+    const bytes = encodeOnnxModel(layersModelToOnnx(model));
+    model.dispose();
+    for (const threads of ONNX_THREADS) {
+      const engine = await OnnxEngine.load(bytes, { threads });
+      for (const batch of INFERENCE_BATCHES) {
+        const x = new Float32Array(batch * 28 * 28).map(() => Math.random());
+        const { ips, ms } = await measure(async () => void (await engine.predict(x)), batch);
+        rows.push({ engine: 'onnxruntime', threads, backend: 'cpu', architecture, task: 'inference', batch, images_per_s: Math.round(ips), ms_per_batch: Number(ms.toFixed(2)) });
+      }
+      await engine.dispose();
+    }
+  }
+  return rows;
+}
+
 const rows: Row[] = [];
-for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) rows.push(...(await benchBackend(backend)));
+// ONNX Runtime right after wasm, before the slow pure-JS cpu backend.
+for (const backend of SELECTED_BACKENDS.filter((b) => b !== 'cpu')) rows.push(...(await benchBackend(backend)));
+rows.push(...(await benchOnnx()));
+if (SELECTED_BACKENDS.includes('cpu')) rows.push(...(await benchBackend('cpu')));
 console.table(rows);
 const out = join(import.meta.dirname, 'results');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'model.json'), JSON.stringify({ measured_at: new Date().toISOString(), node: process.version, rows }, null, 2) + '\n');
+writeFileSync(join(out, 'model.json'), JSON.stringify({ measured_at: new Date().toISOString(), node: process.version, seconds_per_cell: TARGET_SECONDS, rows }, null, 2) + '\n');
