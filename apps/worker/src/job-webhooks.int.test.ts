@@ -8,9 +8,10 @@ import { Worker } from 'bullmq';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PIXELS_PER_IMAGE, QUEUE_NAMES, jobWebhookPayloadSchema, type InferenceJobData, type InferenceResult, type JobWebhookPayload, type WebhookEvent } from '@digitq/contracts';
-import { CancelRequests, InferenceJobs, JobWaiter, createQueue, createQueueEvents } from '@digitq/jobs';
+import { CancelRequests, InferenceJobs, JobWaiter, createQueue, createQueueEvents, inferenceJobEvents } from '@digitq/jobs';
 import type { DigitPrediction } from '@digitq/model';
-import { emitJobWebhooks } from '@digitq/webhooks';
+import { deliverJobWebhooks } from '@digitq/webhooks';
+import { logEventError } from './consumers/context.ts';
 import { answer, startTestReceiver, type ReceivedRequest, type TestReceiver } from '@digitq/webhooks/test-receiver';
 import { ModelNotFoundError } from './model-store.ts';
 import { createInferenceProcessor, type InferenceProcessorDeps } from './processors/inference.processor.ts';
@@ -39,7 +40,7 @@ beforeEach(async () => {
   startInferenceWorker = async (classify) => {
     const processor = createInferenceProcessor({ classify, cancelRequests, workerId: 'test-worker', log });
     const worker = new Worker<InferenceJobData, InferenceResult>(QUEUE_NAMES.inference, processor, { connection: redis, prefix });
-    emitJobWebhooks(worker, { ...stack.events, cancelRequests, defaultModel: 'digitnet', log });
+    deliverJobWebhooks(inferenceJobEvents({ cancelRequests, defaultModel: 'digitnet', onError: logEventError(log) }).watch(worker), { ...stack.events, log });
     workers.push(worker);
     await worker.waitUntilReady();
   };

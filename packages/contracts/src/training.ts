@@ -73,6 +73,9 @@ export const epochRecordSchema = z.object({
 export const trainingJobProgressSchema = z.object({ progress: trainingProgressSchema, history: z.array(epochRecordSchema) });
 export type TrainingJobProgress = z.infer<typeof trainingJobProgressSchema>;
 
+/** A training reports progress (job progress, training.progress webhooks, event streams) at most this often. */
+export const PROGRESS_INTERVAL_MS = 500;
+
 export const trainingResultSchema = z.object({
   model: z.object({ name: z.string(), version: z.string() }),
   test_accuracy: z.number().nullable(),

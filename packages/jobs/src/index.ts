@@ -7,3 +7,4 @@ export * from './training-jobs.ts';
 export * from './worker-heartbeats.ts';
 export * from './idempotency.ts';
 export * from './owned-job.ts';
+export * from './job-events.ts';

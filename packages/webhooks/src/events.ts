@@ -7,11 +7,9 @@
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { JOB_NAMES, type WebhookDeliveryJobData, type WebhookEvent } from '@digitq/contracts';
+import { JOB_NAMES, PROGRESS_INTERVAL_MS, type WebhookDeliveryJobData, type WebhookEvent } from '@digitq/contracts';
 import { WEBHOOK_BACKOFF_TYPE } from './retry.ts';
 
-/** training.progress events per job are sent at most this often; those in between are dropped. */
-export const PROGRESS_INTERVAL_MS = 500;
 
 export interface WebhookSubscription {
   url: string;
@@ -40,7 +38,7 @@ export interface WebhookEventsDeps {
   redis: Redis;
   /** WEBHOOK_RETRY_SCHEDULE_MS: the delay before each attempt; its length is the number of attempts. */
   retryScheduleMs: readonly number[];
-  /** Default PROGRESS_INTERVAL_MS. */
+  /** training.progress deliveries per job at most this often (those in between are dropped); default PROGRESS_INTERVAL_MS. */
   progressIntervalMs?: number;
 }
 

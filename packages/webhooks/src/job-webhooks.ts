@@ -1,61 +1,43 @@
 /**
- * job.started and job.completed for inference jobs, emitted by the worker
- * that runs them, from its BullMQ Worker events:
+ * Webhooks as one subscriber of a worker's job events (JobEventSource in
+ * @digitq/jobs): each event a job's webhook asked for becomes a delivery on
+ * the `webhooks` queue, for every job kind.
  *
- * - `active`: the job was taken. job.started, unless a cancel request is
- *   pending (a job canceled while queued is failed on pickup and never runs).
- * - `completed`: succeeded. job.completed.
- * - `failed`: job.completed once the failure is final (the job is in the
- *   failed set: last attempt, UnrecoverableError, canceled, stalled too often
- *   — BullMQ fails such a job through a worker too, so it arrives here).
- *
- * Why here: the Worker emits these right after the state change in Redis,
- * with the job (result, failedReason, timestamps) in hand, so the body is
- * built without reading the job back, and only processes that run jobs do
- * the work. The API never sees a job finish; a QueueEvents listener would
- * make every process read every event of the queue.
- *
- * Known gap: a worker that dies between the state change and the enqueue
+ * Known gap: a worker that dies between a job's state change and the enqueue
  * (a few ms) loses that event. Re-emission is idempotent (delivery ids are
  * per job and event), so a sweep could close it later.
  */
-import type { Job, Worker } from 'bullmq';
-import type { InferenceJobData, InferenceResult, JobWebhookEvent } from '@digitq/contracts';
-import { jobViewOf, type CancelRequests } from '@digitq/jobs';
+import type { Job } from 'bullmq';
+import type { WebhookEvent } from '@digitq/contracts';
+import type { JobEventSource, JobKind } from '@digitq/jobs';
 import type { Logger } from '@digitq/service';
-import { enqueueWebhookEvent, type WebhookEventsDeps } from './events.ts';
+import { enqueueWebhookEvent, type WebhookEventsDeps, type WebhookSubscription } from './events.ts';
+
+/** The webhook event each job kind's lifecycle event becomes. */
+const WEBHOOK_EVENTS: Record<JobKind, { started: WebhookEvent; finished: WebhookEvent }> = {
+  inference: { started: 'job.started', finished: 'job.completed' },
+  training: { started: 'job.started', finished: 'training.completed' },
+};
 
 export interface JobWebhooksDeps extends WebhookEventsDeps {
-  cancelRequests: CancelRequests;
-  defaultModel: string;
   log: Logger;
 }
 
-type InferenceJob = Job<InferenceJobData, InferenceResult>;
-
-function wants(job: InferenceJob, event: JobWebhookEvent): boolean {
-  return job.data.webhook?.events.includes(event) ?? false;
+function webhookOf(job: Job): WebhookSubscription | null {
+  return (job.data as { webhook?: WebhookSubscription | null }).webhook ?? null;
 }
 
-export function emitJobWebhooks(worker: Worker<InferenceJobData, InferenceResult>, deps: JobWebhooksDeps): void {
-  const emit = async (job: InferenceJob, event: JobWebhookEvent, state: string) => {
-    const canceledAt = await deps.cancelRequests.requestedAt(job.id!);
-    if (event === 'job.started' && canceledAt) return;
-    const view = jobViewOf(job, state, canceledAt, deps.defaultModel);
-    await enqueueWebhookEvent(deps, { jobId: job.id!, webhook: job.data.webhook, event, data: view });
+export function deliverJobWebhooks(source: JobEventSource<unknown>, deps: JobWebhooksDeps): void {
+  const deliver = (job: Job, event: WebhookEvent, data: unknown, sequence?: number) => {
+    const webhook = webhookOf(job);
+    if (!webhook?.events.includes(event)) return;
+    enqueueWebhookEvent(deps, { jobId: job.id!, webhook, event, data, sequence }).catch((error: unknown) =>
+      deps.log.error({ err: error, job: job.id, event }, 'could not enqueue webhook event'),
+    );
   };
-  // Worker listeners must not throw: a lost event is logged, the job itself is unaffected.
-  const run = (job: InferenceJob, event: JobWebhookEvent, work: () => Promise<void>) => {
-    if (!wants(job, event)) return;
-    work().catch((error: unknown) => deps.log.error({ err: error, job: job.id, event }, 'could not enqueue webhook event'));
-  };
-  worker.on('active', (job) => run(job, 'job.started', () => emit(job, 'job.started', 'active')));
-  worker.on('completed', (job) => run(job, 'job.completed', () => emit(job, 'job.completed', 'completed')));
-  worker.on('failed', (job) => {
-    if (!job) return;
-    run(job, 'job.completed', async () => {
-      // 'failed' fires for every failed attempt; only a job now in the failed set is done (retries sit in delayed or wait).
-      if ((await job.getState()) === 'failed') await emit(job, 'job.completed', 'failed');
-    });
+  source.on('started', ({ kind, job, view }) => deliver(job, WEBHOOK_EVENTS[kind].started, view));
+  source.on('finished', ({ kind, job, view }) => deliver(job, WEBHOOK_EVENTS[kind].finished, view));
+  source.on('progress', ({ kind, job, progress, sequence }) => {
+    if (kind === 'training') deliver(job, 'training.progress', { id: job.id, ...(progress as object) }, sequence);
   });
 }

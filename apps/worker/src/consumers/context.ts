@@ -28,3 +28,8 @@ export interface Consumer {
   /** Model versions this consumer serves now, for heartbeats. */
   models?(): string[];
 }
+
+/** How a consumer reports a job event it could not publish (Redis unreachable); the job itself is unaffected. */
+export function logEventError(log: Logger): (error: unknown, context: { job: string | undefined; event: string }) => void {
+  return (error, context) => log.error({ err: error, ...context }, 'could not publish a job event');
+}

@@ -5,14 +5,14 @@
  */
 import type { Job } from 'bullmq';
 import { QUEUE_NAMES } from '@digitq/contracts';
-import { CancelRequests, createQueue } from '@digitq/jobs';
+import { CancelRequests, createQueue, inferenceJobEvents } from '@digitq/jobs';
 import { predictDigits, type DigitPrediction } from '@digitq/model';
-import { emitJobWebhooks } from '@digitq/webhooks';
+import { deliverJobWebhooks } from '@digitq/webhooks';
 import { BacklogAwareWorker } from '../backlog-aware-worker.ts';
 import { MicroBatcher } from '../micro-batcher.ts';
 import { ModelStore } from '../model-store.ts';
 import { createInferenceProcessor } from '../processors/inference.processor.ts';
-import type { Consumer, ConsumerContext } from './context.ts';
+import { logEventError, type Consumer, type ConsumerContext } from './context.ts';
 
 export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Consumer> {
   const { config, log, metrics, connection } = ctx;
@@ -80,17 +80,11 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
   worker.on('stalled', (jobId) => log.warn({ job: jobId }, 'job stalled (its worker stopped renewing the lock); it will be retried'));
   ctx.health.watch('inference-worker', worker);
 
-  // Producer side of webhooks: the worker that finishes a job enqueues its events; see emitJobWebhooks for why here.
+  // The worker that runs a job publishes its events (see JobEventSource); webhooks subscribe.
   const webhookQueue = createQueue(QUEUE_NAMES.webhooks, connection, config.QUEUE_PREFIX, { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT });
   ctx.health.watch('inference-webhook-queue', webhookQueue);
-  emitJobWebhooks(worker, {
-    queue: webhookQueue,
-    redis: connection,
-    retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS,
-    cancelRequests,
-    defaultModel: config.DEFAULT_MODEL,
-    log,
-  });
+  const events = inferenceJobEvents({ cancelRequests, defaultModel: config.DEFAULT_MODEL, onError: logEventError(log) }).watch(worker);
+  deliverJobWebhooks(events, { queue: webhookQueue, redis: connection, retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS, log });
 
   return {
     queue,

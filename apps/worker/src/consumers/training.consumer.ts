@@ -2,13 +2,16 @@
  * The `training` queue: one training at a time per worker process (it uses
  * the whole core), with a long lock renewed between batches.
  */
-import { Worker, type Job } from 'bullmq';
-import { QUEUE_NAMES, type TrainingJobData, type TrainingResult, type WebhookEvent } from '@digitq/contracts';
+import { Worker } from 'bullmq';
+import { QUEUE_NAMES, type TrainingJobData, type TrainingResult } from '@digitq/contracts';
 import { preprocessDigitImage } from '@digitq/imaging';
-import { CancelRequests, createQueue, trainingViewOf } from '@digitq/jobs';
-import { enqueueWebhookEvent } from '@digitq/webhooks';
+import { CancelRequests, createQueue, trainingJobEvents } from '@digitq/jobs';
+import { deliverJobWebhooks } from '@digitq/webhooks';
 import { createTrainingProcessor } from '../processors/training.processor.ts';
-import type { Consumer, ConsumerContext } from './context.ts';
+import { logEventError, type Consumer, type ConsumerContext } from './context.ts';
+
+/** A progress event's sequence: epochs apart by more than any epoch's batch count. */
+const PROGRESS_SEQUENCE_PER_EPOCH = 1_000_000;
 
 export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
   const { config, log, connection, metrics } = ctx;
@@ -16,17 +19,9 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
   const cancelRequests = new CancelRequests(connection, config.QUEUE_PREFIX, queue, config.JOB_RESULT_TTL_S);
   const webhookQueue = createQueue(QUEUE_NAMES.webhooks, connection, config.QUEUE_PREFIX, { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT });
   ctx.health.watch('training-webhook-queue', webhookQueue);
-  const webhookDeps = { queue: webhookQueue, redis: connection, retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS };
-  // Like inference's job events: emitted by the worker that runs the training, right after the state change.
-  /** `data` resolves undefined when there is nothing to send after all. */
-  const emit = (job: Job<TrainingJobData, TrainingResult>, event: WebhookEvent, data: () => Promise<unknown>, sequence?: number) => {
-    if (!job.data.webhook?.events.includes(event)) return;
-    data()
-      .then((body) => body === undefined ? null : enqueueWebhookEvent(webhookDeps, { jobId: job.id!, webhook: job.data.webhook, event, data: body, sequence }))
-      .catch((error: unknown) => log.error({ err: error, job: job.id, event }, 'could not enqueue webhook event'));
-  };
-  const viewNow = async (job: Job<TrainingJobData, TrainingResult>, state: string) =>
-    trainingViewOf(job, state, await cancelRequests.requestedAt(job.id!));
+  // The worker that runs a training publishes its events (see JobEventSource); webhooks subscribe.
+  const events = trainingJobEvents({ cancelRequests, onError: logEventError(log) });
+  deliverJobWebhooks(events, { queue: webhookQueue, redis: connection, retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS, log });
 
   const shutdown = new AbortController();
   const worker = new Worker<TrainingJobData, TrainingResult>(
@@ -44,10 +39,7 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
       workerId: ctx.workerId,
       log,
       shutdown: shutdown.signal,
-      onProgress: (job, progress) => {
-        const p = progress.progress;
-        emit(job, 'training.progress', async () => ({ id: job.id, ...progress }), p.epoch * 1_000_000 + p.batch);
-      },
+      onProgress: (job, progress) => events.progress(job, progress, progress.progress.epoch * PROGRESS_SEQUENCE_PER_EPOCH + progress.progress.batch),
     }),
     {
       connection: connection.duplicate(),
@@ -58,15 +50,12 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
       name: ctx.workerId,
     },
   );
-  worker.on('active', (job) => emit(job, 'job.started', () => viewNow(job, 'active')));
+  events.watch(worker);
   worker.on('completed', (job) => {
-    emit(job, 'training.completed', () => viewNow(job, 'completed'));
     metrics.jobs.inc({ queue, outcome: 'succeeded' });
     if (job.processedOn && job.finishedOn) metrics.jobSeconds.observe({ queue, outcome: 'succeeded' }, (job.finishedOn - job.processedOn) / 1000);
   });
   worker.on('failed', (job, error) => {
-    // 'failed' fires for every failed attempt; only a job now in the failed set is finished.
-    if (job) emit(job, 'training.completed', async () => ((await job.getState()) === 'failed' ? viewNow(job, 'failed') : undefined));
     metrics.jobs.inc({ queue, outcome: 'failed' });
     log.warn({ job: job?.id, err: error }, 'training failed');
   });

@@ -12,6 +12,7 @@ import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import {
   JOB_CANCELED,
+  PROGRESS_INTERVAL_MS,
   formatFailedReason,
   trainingJobDataSchema,
   type TrainingJobData,
@@ -33,8 +34,6 @@ import {
 } from '@digitq/model';
 import type { ModelRegistry } from '@digitq/registry';
 
-/** At most one progress write (and webhook) per job per this interval. */
-export const PROGRESS_INTERVAL_MS = 500;
 const CANCEL_POLL_MS = 1000;
 
 export interface TrainingProcessorDeps {
