@@ -16,7 +16,8 @@ import { IdempotencyKeys, type InferenceJobs, type TrainingJobs } from '@digitq/
 import type { ModelRegistry } from '@digitq/registry';
 import type { Logger } from '@digitq/service';
 import type { WebhookDeliveryLog, WebhookUrlGuard } from '@digitq/webhooks';
-import { defaultPreprocess, type PreprocessImages } from './images.ts';
+import { defaultPreprocess, type PreprocessImages } from './use-cases/preprocess.ts';
+import type { IntakeDeps } from './use-cases/deps.ts';
 import { errorHandler, routeNotFound } from './middleware/error-handler.ts';
 import { createApiMetrics, httpMetrics } from './metrics.ts';
 import { requireAdmin } from './middleware/admin-auth.ts';
@@ -30,9 +31,8 @@ import { createOpenApiDocument } from './openapi/document.ts';
 import { adminRouter } from './routes/admin.ts';
 import { docsRouter } from './routes/docs.ts';
 import { healthRouter } from './routes/health.ts';
-import { checkWebhookUrl, jobsRouter } from './routes/jobs.ts';
+import { jobsRouter } from './routes/jobs.ts';
 import { predictRouter } from './routes/predict.ts';
-import { webhooksRouter } from './routes/webhooks.ts';
 import { trainingsRouter } from './routes/trainings.ts';
 import { modelActivationRouter, modelsRouter } from './routes/models.ts';
 import { metricsRouter } from './routes/metrics.ts';
@@ -119,6 +119,19 @@ export function createApp(deps: AppDeps): Express {
   const reclaimer = new MemoryReclaimer();
   const uploads = deps.uploads ?? new UploadBudget(config.UPLOAD_BUDGET_BYTES, (bytes, idle) => reclaimer.bodyAnswered(bytes, idle));
   const bodyLimits = { uploads, maxRequestBytes: config.MAX_REQUEST_BYTES };
+  const intake: IntakeDeps = {
+    jobs,
+    trainings: deps.trainings,
+    registry: deps.registry,
+    preprocess,
+    webhookGuard: webhooks.guard,
+    deliveries: webhooks.deliveries,
+    idempotency,
+    redis: deps.redis,
+    prefix: deps.prefix,
+    predictTimeoutMs: config.PREDICT_TIMEOUT_MS,
+    shutdown: deps.shutdown,
+  };
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(deps.logger));
@@ -128,30 +141,17 @@ export function createApp(deps: AppDeps): Express {
   app.use(docsRouter(document));
   app.use(adminRouter({ queues: deps.queues, readOnly: config.BULL_BOARD_READ_ONLY, guard: adminGuard }));
   app.use(metricsRouter({ registry: metrics.registry, guard: adminGuard }));
-  app.use(modelActivationRouter({ registry: deps.registry, adminGuard }));
+  app.use(modelActivationRouter({ intake, adminGuard }));
   app.use(authenticate(keyring));
   if (config.RATE_LIMIT_PER_S > 0) app.use(perOwnerRateLimit({ redis: deps.redis, prefix: deps.prefix, perSecond: config.RATE_LIMIT_PER_S, logger: deps.logger }));
-  app.use(workersRouter({ redis: deps.redis, prefix: deps.prefix }));
-  app.use(predictRouter({ jobs, preprocess, admit, ...bodyLimits, maxImageBytes: config.MAX_IMAGE_BYTES, predictTimeoutMs: config.PREDICT_TIMEOUT_MS }));
-  app.use(
-    jobsRouter({
-      jobs,
-      preprocess,
-      webhookGuard: webhooks.guard,
-      admit,
-      idempotency,
-      ...bodyLimits,
-      maxImageBytes: config.MAX_IMAGE_BYTES,
-      maxImagesPerJob: config.MAX_IMAGES_PER_JOB,
-      shutdown: deps.shutdown,
-    }),
-  );
-  app.use(webhooksRouter({ jobs, deliveries: webhooks.deliveries }));
-  app.use(trainingsRouter({ trainings: deps.trainings, idempotency, uploads, checkWebhookUrl: (url) => checkWebhookUrl(webhooks.guard, url) }));
-  app.use(modelsRouter({ registry: deps.registry }));
+  app.use(workersRouter({ intake }));
+  app.use(predictRouter({ intake, admit, ...bodyLimits, maxImageBytes: config.MAX_IMAGE_BYTES }));
+  app.use(jobsRouter({ intake, admit, ...bodyLimits, maxImageBytes: config.MAX_IMAGE_BYTES, maxImagesPerJob: config.MAX_IMAGES_PER_JOB }));
+  app.use(trainingsRouter({ intake, uploads }));
+  app.use(modelsRouter({ intake }));
   app.use(routeNotFound());
   app.use(errorHandler());
   return app;
 }
 
-export type { PreprocessImages } from './images.ts';
+export type { PreprocessImages } from './use-cases/preprocess.ts';

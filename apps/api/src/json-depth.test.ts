@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@digitq/contracts';
 import { MAX_JSON_DEPTH, jsonNestsDeeperThan } from './middleware/body.ts';
-import { canonicalJson } from './middleware/idempotency.ts';
+import { canonicalJson } from './http/idempotency.ts';
 
 function nested(depth: number): string {
   return '['.repeat(depth) + ']'.repeat(depth);

@@ -8,21 +8,7 @@ import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { AppError, ERROR_STATUS, JOB_CANCELED, isErrorCode, type ErrorCode, type ErrorResponse } from '@digitq/contracts';
 import { IMAGE_ERROR_HTTP_STATUS, ImageError, imageErrorHttpStatus, type ImageErrorCode } from '@digitq/imaging';
 import { isRedisUnavailableError } from '@digitq/service';
-
-/**
- * A job ran and failed while a request waited for it (POST /predict). The
- * answer carries the job's own error code and message, and its id.
- */
-export class JobFailedError extends Error {
-  constructor(
-    readonly jobId: string,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'JobFailedError';
-  }
-}
+import { JobFailedError } from '../use-cases/predict.ts';
 
 const JOB_CANCELED_STATUS = 409;
 const JOB_FAILED_STATUS = 500;

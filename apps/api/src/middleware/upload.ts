@@ -8,6 +8,7 @@
 import type { Request, RequestHandler } from 'express';
 import multer from 'multer';
 import { AppError } from '@digitq/contracts';
+import type { UploadedFile } from '../intake/requests.ts';
 
 /** Text fields a form may carry besides its files (webhook, priority, ...). */
 const MAX_FORM_FIELDS = 32;
@@ -135,10 +136,10 @@ export function uploadImages(options: UploadOptions): RequestHandler {
   };
 }
 
-/** The uploaded files in the order of `fileFields`, then arrival. */
-export function uploadedFiles(req: Request, fileFields: readonly string[]): Express.Multer.File[] {
+/** The uploaded files in the order of `fileFields`, then arrival, as the intake takes them. */
+export function uploadedFiles(req: Request, fileFields: readonly string[]): UploadedFile[] {
   const files = req.files;
   if (files === undefined) return [];
-  if (Array.isArray(files)) return files;
-  return fileFields.flatMap((name) => files[name] ?? []);
+  const inOrder = Array.isArray(files) ? files : fileFields.flatMap((name) => files[name] ?? []);
+  return inOrder.map((file) => ({ field: file.fieldname, name: file.originalname, bytes: file.buffer }));
 }

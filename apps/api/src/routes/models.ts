@@ -1,39 +1,22 @@
-/**
- * /v1/models: the registry's model versions, their metrics, and which one is
- * active. Activating a version makes every inference worker load it and
- * swap it in between batches.
- */
+/** /v1/models: the registry's versions (use-cases/models.ts); activation sits on the operator surface. */
 import { Router, type RequestHandler } from 'express';
-import { AppError, modelNameSchema, modelVersionSchema } from '@digitq/contracts';
-import type { ModelRegistry } from '@digitq/registry';
-import { parseOrThrow } from '../http/validate.ts';
+import { readModelVersionRef } from '../intake/requests.ts';
+import type { IntakeDeps } from '../use-cases/deps.ts';
+import { activateModel, getModel, listModels } from '../use-cases/models.ts';
 
 export interface ModelsRouteDeps {
-  registry: ModelRegistry;
-}
-
-async function findVersion(registry: ModelRegistry, params: { name?: unknown; version?: unknown }) {
-  const name = parseOrThrow(modelNameSchema, params.name, 'model name');
-  const version = parseOrThrow(modelVersionSchema, params.version, 'model version');
-  const metadata = await registry.get(name, version);
-  if (!metadata) throw new AppError('MODEL_NOT_FOUND', `no model ${name}@${version}`);
-  return metadata;
+  intake: IntakeDeps;
 }
 
 /** Reads, for any API key. */
 export function modelsRouter(deps: ModelsRouteDeps): Router {
   const router = Router();
-
   router.get('/v1/models', async (_req, res) => {
-    res.json(await deps.registry.list());
+    res.json(await listModels(deps.intake));
   });
-
   router.get('/v1/models/:name/:version', async (req, res) => {
-    const metadata = await findVersion(deps.registry, req.params);
-    const active = await deps.registry.activeVersion(metadata.name);
-    res.json({ ...metadata, active: active === metadata.version });
+    res.json(await getModel(readModelVersionRef(req.params), deps.intake));
   });
-
   return router;
 }
 
@@ -44,10 +27,7 @@ export function modelsRouter(deps: ModelsRouteDeps): Router {
 export function modelActivationRouter(deps: ModelsRouteDeps & { adminGuard: RequestHandler }): Router {
   const router = Router();
   router.post('/v1/models/:name/:version/activate', deps.adminGuard, async (req, res) => {
-    const metadata = await findVersion(deps.registry, req.params);
-    await deps.registry.activate(metadata.name, metadata.version);
-    res.json({ ...metadata, active: true });
+    res.json(await activateModel(readModelVersionRef(req.params), deps.intake));
   });
-
   return router;
 }

@@ -1,13 +1,12 @@
 /** GET /v1/workers: the live workers, their device, backend, queues and loaded models (from their heartbeats). */
 import { Router } from 'express';
-import type { Redis } from 'ioredis';
-import type { WorkerList } from '@digitq/contracts';
-import { listLiveWorkers } from '@digitq/jobs';
+import type { IntakeDeps } from '../use-cases/deps.ts';
+import { listWorkers } from '../use-cases/workers.ts';
 
-export function workersRouter(deps: { redis: Redis; prefix: string }): Router {
+export function workersRouter(deps: { intake: IntakeDeps }): Router {
   const router = Router();
   router.get('/v1/workers', async (_req, res) => {
-    res.json({ data: await listLiveWorkers(deps.redis, deps.prefix) } satisfies WorkerList);
+    res.json(await listWorkers(deps.intake));
   });
   return router;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@digitq/contracts';
-import { decodeBase64Image } from './images.ts';
+import { decodeBase64Image } from './base64-image.ts';
 
 const BYTES = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0xfb, 0xff, 0x00, 0x01]);
 

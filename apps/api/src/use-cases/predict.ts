@@ -1,0 +1,62 @@
+/**
+ * One image in, its digit out, synchronously. It is a job like any other
+ * (submitted, then waited for), so a slow answer can still be read later
+ * from the job: TIMEOUT carries its id.
+ */
+import { AppError, type JobView, type PredictResponse } from '@digitq/contracts';
+import type { IntakeDeps } from './deps.ts';
+import { jobPath } from './paths.ts';
+import { preprocessAll, type NamedImage } from './preprocess.ts';
+
+/** A validated predict request (intake/requests.ts). */
+export interface PredictRequest {
+  image: NamedImage;
+  /** Name or name@version; null: the active version of the default model. */
+  model: string | null;
+}
+
+export interface PredictInput extends PredictRequest {
+  owner: string;
+}
+
+/**
+ * The job waited on ran and failed. Its own error code (any string a worker
+ * failed it with, e.g. IMAGE_CORRUPT or MODEL_CRASHED) and message are the
+ * answer, with the job's id.
+ */
+export class JobFailedError extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'JobFailedError';
+  }
+}
+
+/** The prediction of a job that was waited on; its failure as JobFailedError; TIMEOUT when it is not done yet. */
+function outcome(view: JobView, timeoutMs: number): PredictResponse {
+  const prediction = view.output?.predictions[0];
+  if (view.status === 'succeeded' && prediction && view.model?.version) {
+    return { ...prediction, model: { name: view.model.name, version: view.model.version }, job_id: view.id };
+  }
+  if (view.status === 'failed' || view.status === 'canceled') {
+    const error = view.error ?? { code: 'JOB_FAILED', message: 'the job failed' };
+    throw new JobFailedError(view.id, error.code, error.message);
+  }
+  if (view.status === 'succeeded') throw new Error(`job ${view.id} succeeded without a prediction and model version`);
+  const location = jobPath(view.id);
+  throw new AppError('TIMEOUT', `job ${view.id} did not finish within ${timeoutMs} ms; it is still ${view.status}, see ${location}`, {
+    headers: { Location: location },
+    body: { job_id: view.id },
+  });
+}
+
+/** Preprocesses the image, submits a one-image job and waits up to PREDICT_TIMEOUT_MS for its answer. */
+export async function predictDigit(input: PredictInput, deps: Pick<IntakeDeps, 'jobs' | 'preprocess' | 'predictTimeoutMs'>): Promise<PredictResponse> {
+  const images = await preprocessAll([input.image], deps.preprocess);
+  const submitted = await deps.jobs.submit({ images, model: input.model, owner: input.owner, webhook: null });
+  const view = (await deps.jobs.waitForFinish(submitted.id, input.owner, deps.predictTimeoutMs)) ?? submitted;
+  return outcome(view, deps.predictTimeoutMs);
+}

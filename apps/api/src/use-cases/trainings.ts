@@ -1,0 +1,54 @@
+/** Trainings: start (at most once per Idempotency-Key), read, cancel. The training runs on a worker started with `--queues training`. */
+import { AppError, type TrainingRequest, type TrainingView } from '@digitq/contracts';
+import type { IntakeDeps } from './deps.ts';
+import { createOnce, type IdempotencyInput } from './idempotency.ts';
+import { checkWebhookUrl } from './webhook-url.ts';
+
+/** What a training's webhook hears when the request names no events. */
+const DEFAULT_TRAINING_WEBHOOK_EVENTS = ['training.completed' as const];
+
+export interface StartTrainingInput {
+  owner: string;
+  request: TrainingRequest;
+  idempotency: IdempotencyInput | null;
+}
+
+export interface TrainingRef {
+  owner: string;
+  id: string;
+}
+
+function trainingNotFound(id: string): AppError {
+  return new AppError('JOB_NOT_FOUND', `no training ${id}`);
+}
+
+export async function startTraining(
+  input: StartTrainingInput,
+  deps: Pick<IntakeDeps, 'trainings' | 'webhookGuard' | 'idempotency'>,
+): Promise<{ training: TrainingView; replayed: boolean }> {
+  const { owner, request } = input;
+  const create = async (id?: string) => {
+    if (request.webhook) await checkWebhookUrl(deps.webhookGuard, request.webhook);
+    const webhook = request.webhook ? { url: request.webhook, events: request.webhook_events_filter ?? DEFAULT_TRAINING_WEBHOOK_EVENTS } : null;
+    return deps.trainings.submit(request, owner, webhook, id);
+  };
+  const { resource, replayed } = await createOnce(deps.idempotency, owner, input.idempotency, {
+    create,
+    load: (id) => deps.trainings.get(id, owner),
+    gone: trainingNotFound,
+  });
+  return { training: resource, replayed };
+}
+
+export async function getTraining(ref: TrainingRef, deps: Pick<IntakeDeps, 'trainings'>): Promise<TrainingView> {
+  const view = await deps.trainings.get(ref.id, ref.owner);
+  if (!view) throw trainingNotFound(ref.id);
+  return view;
+}
+
+/** Cancels a queued or running training (it stops at the end of its current batch); JOB_FINISHED once it finished. */
+export async function cancelTraining(ref: TrainingRef, deps: Pick<IntakeDeps, 'trainings'>): Promise<TrainingView> {
+  const view = await deps.trainings.cancel(ref.id, ref.owner);
+  if (!view) throw trainingNotFound(ref.id);
+  return view;
+}
