@@ -1,61 +1,71 @@
 /**
- * One error type for everything a client can be told, with a string code and
- * one table from code to HTTP status (the shape of tRPC's TRPCError).
+ * One error type for everything a client can be told: a string code, a
+ * message and typed details (the shape of tRPC's TRPCError). Which HTTP
+ * status a code answers is the API's business alone (one table,
+ * apps/api/src/http/status.ts).
  */
-export const ERROR_STATUS = {
-  VALIDATION_FAILED: 400,
-  NO_IMAGE: 400,
-  TOO_MANY_IMAGES: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  JOB_NOT_FOUND: 404,
-  MODEL_NOT_FOUND: 404,
-  ROUTE_NOT_FOUND: 404,
-  CONFLICT: 409,
-  JOB_FINISHED: 409,
-  IDEMPOTENCY_CONFLICT: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  IMAGE_TOO_LARGE: 413,
+export const ERROR_CODES = [
+  'VALIDATION_FAILED',
+  'NO_IMAGE',
+  'TOO_MANY_IMAGES',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'JOB_NOT_FOUND',
+  'MODEL_NOT_FOUND',
+  'ROUTE_NOT_FOUND',
+  'CONFLICT',
+  'JOB_FINISHED',
+  'IDEMPOTENCY_CONFLICT',
+  'PAYLOAD_TOO_LARGE',
+  'IMAGE_TOO_LARGE',
   /** Forged headers and decompression bombs: too many pixels to decode safely. */
-  IMAGE_TOO_MANY_PIXELS: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  IMAGE_UNSUPPORTED_FORMAT: 415,
-  UNPROCESSABLE: 422,
-  IMAGE_CORRUPT: 422,
-  IMAGE_BLANK: 422,
-  IMAGE_EMPTY_INPUT: 422,
-  IMAGE_TIMEOUT: 422,
-  BAD_INPUT: 422,
-  WEBHOOK_URL_REFUSED: 422,
-  RATE_LIMITED: 429,
-  QUEUE_FULL: 429,
-  INTERNAL: 500,
-  QUEUE_UNAVAILABLE: 503,
-  /** The server cannot take this request now (e.g. too many request bodies in flight); retry after Retry-After. */
-  SERVICE_UNAVAILABLE: 503,
-  NOT_READY: 503,
-  TIMEOUT: 504,
-} as const;
+  'IMAGE_TOO_MANY_PIXELS',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'IMAGE_UNSUPPORTED_FORMAT',
+  'UNPROCESSABLE',
+  'IMAGE_CORRUPT',
+  'IMAGE_BLANK',
+  'IMAGE_EMPTY_INPUT',
+  'IMAGE_TIMEOUT',
+  'BAD_INPUT',
+  'WEBHOOK_URL_REFUSED',
+  'RATE_LIMITED',
+  'QUEUE_FULL',
+  'INTERNAL',
+  'QUEUE_UNAVAILABLE',
+  /** The server cannot take this request now (e.g. too many request bodies in flight); retry after `retryAfterS`. */
+  'SERVICE_UNAVAILABLE',
+  'NOT_READY',
+  'TIMEOUT',
+] as const;
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** What an error tells beyond its code and message; each transport says it its own way (HTTP: see apps/api/src/http/status.ts). */
+export interface AppErrorDetails {
+  /** Seconds after which the same request may succeed (capacity, a rate limit, a request with the same key still running). */
+  retryAfterS?: number;
+  /** The job the error is about, when it exists and can be read later (e.g. it did not finish in time). */
+  jobId?: string;
+  /** The input was refused before it was read to its end, and the rest of it will not be read. */
+  inputUnread?: boolean;
+}
 
 export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly details: { status?: number; headers?: Record<string, string>; body?: Record<string, unknown> } = {},
+    readonly details: AppErrorDetails = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);
     this.name = 'AppError';
   }
-
-  get status(): number {
-    return this.details.status ?? ERROR_STATUS[this.code];
-  }
 }
 
+const ERROR_CODE_SET: ReadonlySet<string> = new Set(ERROR_CODES);
+
 export function isErrorCode(code: string): code is ErrorCode {
-  return Object.hasOwn(ERROR_STATUS, code);
+  return ERROR_CODE_SET.has(code);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IMAGE_FORMATS, detectImageFormat, imageErrorFromSharp } from './decode.ts';
-import { IMAGE_ERROR_HTTP_STATUS, ImageError, imageErrorHttpStatus, isImageError } from './errors.ts';
+import { ImageError, isImageError } from './errors.ts';
 import { renderDigitImage } from './test-images.ts';
 
 const LIMITS = { maxBytes: 1000, maxPixels: 1000 };
@@ -42,17 +42,8 @@ describe('imageErrorFromSharp', () => {
   });
 });
 
-describe('HTTP status', () => {
-  it('maps sizes to 413, formats to 415 and undecodable content to 422', () => {
-    expect(imageErrorHttpStatus('IMAGE_TOO_LARGE')).toBe(413);
-    expect(imageErrorHttpStatus('IMAGE_TOO_MANY_PIXELS')).toBe(413);
-    expect(imageErrorHttpStatus('IMAGE_UNSUPPORTED_FORMAT')).toBe(415);
-    for (const code of ['IMAGE_EMPTY_INPUT', 'IMAGE_CORRUPT', 'IMAGE_TIMEOUT', 'IMAGE_BLANK'] as const) {
-      expect(imageErrorHttpStatus(code)).toBe(422);
-    }
-    expect(Object.keys(IMAGE_ERROR_HTTP_STATUS)).toHaveLength(7);
-  });
-
+// Which HTTP status each code answers is the API's table: apps/api/src/http/status.test.ts.
+describe('ImageError', () => {
   it('ImageError is recognisable after crossing module boundaries', () => {
     const error = new ImageError('IMAGE_CORRUPT', 'bad', { cause: new Error('x') });
     expect(isImageError(error)).toBe(true);

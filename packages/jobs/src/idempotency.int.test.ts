@@ -83,7 +83,7 @@ describe('IdempotencyKeys', () => {
     const error = (await store.once(scope(), resourceStore().steps).catch((e: unknown) => e)) as AppError;
     expect(error.code).toBe('IDEMPOTENCY_CONFLICT');
     expect(error.message).toContain('still being processed');
-    expect(error.details.headers).toEqual({ 'Retry-After': '1' });
+    expect(error.details.retryAfterS).toBe(1);
     expect((await first).replayed).toBe(false);
   });
 

@@ -147,7 +147,7 @@ export class IdempotencyKeys {
       if (settled !== null) return settled;
       if (Date.now() >= deadline) {
         throw new AppError('IDEMPOTENCY_CONFLICT', `a request with Idempotency-Key ${JSON.stringify(scope.key)} is still being processed; retry shortly`, {
-          headers: { 'Retry-After': '1' },
+          retryAfterS: 1,
         });
       }
       await sleep(this.pollIntervalMs);

@@ -28,7 +28,7 @@ export function queueBackpressure(options: BackpressureOptions): RequestHandler 
       if (count < options.maxQueued) return next();
       next(
         new AppError('QUEUE_FULL', `the queue is full (${count} jobs waiting, limit ${options.maxQueued}); retry in ${QUEUE_FULL_RETRY_AFTER_S} s`, {
-          headers: { 'Retry-After': String(QUEUE_FULL_RETRY_AFTER_S) },
+          retryAfterS: QUEUE_FULL_RETRY_AFTER_S,
         }),
       );
     }, next);

@@ -54,7 +54,7 @@ export function boundedBody(maxBodyBytes: number): RequestHandler {
     if (encoding !== undefined && encoding !== '' && encoding !== IDENTITY_ENCODING) {
       next(
         new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not accepted: send the request body uncompressed`, {
-          headers: { Connection: 'close' },
+          inputUnread: true,
         }),
       );
       return;
@@ -63,7 +63,7 @@ export function boundedBody(maxBodyBytes: number): RequestHandler {
     if (declared !== null && declared > maxBodyBytes) {
       next(
         new AppError('PAYLOAD_TOO_LARGE', `the request body (${declared} bytes) is larger than the limit of ${maxBodyBytes} bytes`, {
-          headers: { Connection: 'close' },
+          inputUnread: true,
         }),
       );
       return;
@@ -105,7 +105,7 @@ export function jsonNestsDeeperThan(text: Buffer, maxDepth: number): boolean {
 
 function tooLarge(limitBytes: number): AppError {
   // Closing the connection after the answer spares the client sending the rest, which nobody reads.
-  return new AppError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${limitBytes} bytes`, { headers: { Connection: 'close' } });
+  return new AppError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${limitBytes} bytes`, { inputUnread: true });
 }
 
 /**

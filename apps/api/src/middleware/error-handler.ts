@@ -1,36 +1,17 @@
 /**
  * The one place errors become HTTP answers: `{"error": {"code", "message"}}`
- * with the status of the code (ERROR_STATUS for AppError, imaging's table
- * for ImageError). Anything unexpected is answered as a bare 500 INTERNAL,
- * without its message; the request log line carries the error.
+ * with the status of the code (http/status.ts, for AppError, ImageError and
+ * a failed job's code alike). Anything unexpected is answered as a bare 500
+ * INTERNAL, without its message; the request log line carries the error.
  */
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { AppError, ERROR_STATUS, JOB_CANCELED, isErrorCode, type ErrorCode, type ErrorResponse } from '@digitq/contracts';
-import { IMAGE_ERROR_HTTP_STATUS, ImageError, imageErrorHttpStatus, type ImageErrorCode } from '@digitq/imaging';
+import { AppError, type ErrorCode, type ErrorResponse } from '@digitq/contracts';
+import { ImageError } from '@digitq/imaging';
 import { isRedisUnavailableError } from '@digitq/service';
+import { ERROR_STATUS, detailsAsHttp, errorStatus, imageErrorStatus, jobFailureStatus } from '../http/status.ts';
 import { JobFailedError } from '../use-cases/predict.ts';
 
-const JOB_CANCELED_STATUS = 409;
-const JOB_FAILED_STATUS = 500;
 const SERVER_ERROR = 500;
-
-function isImageErrorCode(code: string): code is ImageErrorCode {
-  return Object.hasOwn(IMAGE_ERROR_HTTP_STATUS, code);
-}
-
-/**
- * Status for a failed job's error code. The worker's codes say whose fault it
- * was: an image error keeps imaging's status (413/415/422: the input was
- * bad), a code from ERROR_STATUS keeps that status (e.g. MODEL_NOT_FOUND 404),
- * a canceled job is 409; any other code (a crash, JOB_FAILED after retries)
- * is a server failure, 500.
- */
-export function jobFailureStatus(code: string): number {
-  if (isImageErrorCode(code)) return imageErrorHttpStatus(code);
-  if (code === JOB_CANCELED) return JOB_CANCELED_STATUS;
-  if (isErrorCode(code)) return ERROR_STATUS[code];
-  return JOB_FAILED_STATUS;
-}
 
 /** Errors from Express's own body parsers (http-errors with `expose`), by status. */
 const HTTP_ERROR_CODES: Partial<Record<number, ErrorCode>> = {
@@ -85,10 +66,11 @@ const REDIS_UNAVAILABLE_ANSWER: Answer = {
 
 function answerFor(error: unknown): Answer | null {
   if (error instanceof AppError) {
-    return { status: error.status, headers: error.details.headers, body: { error: { code: error.code, message: error.message }, ...error.details.body } };
+    const details = detailsAsHttp(error.code, error.details);
+    return { status: errorStatus(error.code), headers: details.headers, body: { error: { code: error.code, message: error.message }, ...details.body } };
   }
   if (error instanceof ImageError) {
-    return { status: imageErrorHttpStatus(error.code), body: { error: { code: error.code, message: error.message } } };
+    return { status: imageErrorStatus(error.code), body: { error: { code: error.code, message: error.message } } };
   }
   if (error instanceof JobFailedError) {
     return { status: jobFailureStatus(error.code), body: { error: { code: error.code, message: error.message }, job_id: error.jobId } };

@@ -72,7 +72,8 @@ export function reserveUploadBudget(budget: UploadBudget, maxBodyBytes: number):
       next(
         new AppError('SERVICE_UNAVAILABLE', `too many uploads in progress (${budget.inFlightBytes} of ${budget.capacityBytes} bytes in flight); retry in ${UPLOAD_BUDGET_RETRY_AFTER_S} s`, {
           // The body is never read: closing the connection after the answer spares the client sending it.
-          headers: { 'Retry-After': String(UPLOAD_BUDGET_RETRY_AFTER_S), Connection: 'close' },
+          retryAfterS: UPLOAD_BUDGET_RETRY_AFTER_S,
+          inputUnread: true,
         }),
       );
       return;

@@ -10,7 +10,6 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import {
-  ERROR_STATUS,
   createJobFieldsSchema,
   createJobJsonBodySchema,
   errorResponseSchema,
@@ -33,7 +32,7 @@ import {
   type ErrorCode,
 } from '@digitq/contracts';
 import { MAX_PREFER_WAIT_S } from '../http/prefer.ts';
-import { jobFailureStatus } from '../middleware/error-handler.ts';
+import { ERROR_STATUS, jobFailureStatus } from '../http/status.ts';
 import {
   ERROR_MESSAGE_EXAMPLES,
   EXAMPLE_IMAGE_BASE64,

@@ -46,11 +46,7 @@ function outcome(view: JobView, timeoutMs: number): PredictResponse {
     throw new JobFailedError(view.id, error.code, error.message);
   }
   if (view.status === 'succeeded') throw new Error(`job ${view.id} succeeded without a prediction and model version`);
-  const location = jobPath(view.id);
-  throw new AppError('TIMEOUT', `job ${view.id} did not finish within ${timeoutMs} ms; it is still ${view.status}, see ${location}`, {
-    headers: { Location: location },
-    body: { job_id: view.id },
-  });
+  throw new AppError('TIMEOUT', `job ${view.id} did not finish within ${timeoutMs} ms; it is still ${view.status}, see ${jobPath(view.id)}`, { jobId: view.id });
 }
 
 /** Preprocesses the image, submits a one-image job and waits up to PREDICT_TIMEOUT_MS for its answer. */
