@@ -33,6 +33,9 @@ fi
 
 node -e 'const [major] = process.versions.node.split(".").map(Number); if (major < 20) { console.error(`setup: Node ${process.versions.node} is too old; digitq needs Node 20 or newer`); process.exit(1); }'
 
+# onnxruntime-node's install script downloads a CUDA runtime on Linux x64 unless told not to (.npmrc says so too);
+# a GPU machine opts in with ONNXRUNTIME_NODE_INSTALL=cuda12 (see docs/deployment.md).
+export ONNXRUNTIME_NODE_INSTALL="${ONNXRUNTIME_NODE_INSTALL:-skip}"
 npm ci --no-audit --no-fund --loglevel=error
 
 data_dir="${DATA_DIR:-./.data/mnist}"

@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { QUEUE_NAMES } from '@digitq/contracts';
+import { QUEUE_NAMES, type WorkerHeartbeat } from '@digitq/contracts';
 import { createRedisConnection, modelInfoFromKey, startWorkerHeartbeat } from '@digitq/jobs';
 import { initBackend } from '@digitq/model';
 import { ModelRegistry } from '@digitq/registry';
@@ -32,6 +32,12 @@ function fail(message: string): never {
   process.exit(1);
 }
 
+/** The inference engine of this process, as heartbeats report it. */
+function engineOf(consumers: readonly Consumer[]): WorkerHeartbeat['engine'] {
+  const described = consumers.map((c) => c.engine?.()).find((d) => d);
+  return described ? { engine: described.engine, threads: described.threads, backend: described.backend } : undefined;
+}
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit('worker');
   const { values } = parseArgs({
@@ -54,7 +60,10 @@ async function main(): Promise<void> {
   const log = createLogger('worker', config.LOG_LEVEL, { worker: workerId });
 
   if (device === 'cpu' && config.TF_BACKEND === 'gpu') fail('TF_BACKEND=gpu needs --device gpu');
-  const backend = await initBackend(device === 'gpu' ? 'gpu' : config.TF_BACKEND).catch((error: Error) => fail(error.message));
+  // Training on a GPU needs tfjs's GPU backend; inference on a GPU needs a GPU engine (ONNX Runtime's CUDA provider
+  // or tfjs-node-gpu), which the model store checks when it loads a model: no silent CPU fallback either way.
+  const trains = queues.includes(QUEUE_NAMES.training);
+  const backend = await initBackend(device === 'gpu' && trains ? 'gpu' : config.TF_BACKEND).catch((error: Error) => fail(error.message));
   log.info({ backend: backend.label, device, queues, concurrency }, 'tensorflow.js backend ready');
 
   const metrics = createWorkerMetrics({ device, backend: backend.label });
@@ -72,6 +81,7 @@ async function main(): Promise<void> {
     registry: new ModelRegistry(connection, config.QUEUE_PREFIX, config.MODELS_DIR),
     metrics,
     workerId,
+    device,
     backendLabel: backend.label,
     concurrency,
   };
@@ -98,6 +108,7 @@ async function main(): Promise<void> {
       pid: process.pid,
       device,
       backend: backend.label,
+      engine: engineOf(consumers),
       queues,
       models: consumers.flatMap((c) => c.models?.() ?? []).map(modelInfoFromKey),
       started_at: startedAt,

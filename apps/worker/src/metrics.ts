@@ -3,7 +3,8 @@
  * serve it on `--metrics-port` for Prometheus to scrape.
  */
 import { createServer, type Server } from 'node:http';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { liveTensorCount } from '@digitq/model';
 
 export function createWorkerMetrics(labels: { device: string; backend: string }) {
   const registry = new Registry();
@@ -48,6 +49,20 @@ export function createWorkerMetrics(labels: { device: string; backend: string })
       help: 'Webhook delivery attempts by event and outcome (delivered, retrying, failed, gone)',
       labelNames: ['event', 'outcome'],
       registers: [registry],
+    }),
+    engine: new Gauge({
+      name: 'digitq_inference_engine_info',
+      help: 'The engine serving each loaded model version (1 per engine, threads and model)',
+      labelNames: ['engine', 'threads', 'engine_backend', 'model'],
+      registers: [registry],
+    }),
+    tfTensors: new Gauge({
+      name: 'digitq_tf_tensors',
+      help: 'Tensors alive in TensorFlow.js (tf.memory().numTensors): flat under load, or something leaks',
+      registers: [registry],
+      collect() {
+        this.set(liveTensorCount());
+      },
     }),
     webhookAttemptSeconds: new Histogram({
       name: 'digitq_webhook_attempt_seconds',

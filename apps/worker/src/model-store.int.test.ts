@@ -32,8 +32,11 @@ function versionFolder(modelsDir: string, version: string, breakModel = false): 
   const metadata = JSON.parse(readFileSync(join(dir, 'metadata.json'), 'utf8'));
   metadata.version = version;
   if (breakModel) {
-    writeFileSync(join(dir, 'model.json'), '{"modelTopology": "not a model"}');
-    metadata.files['model.json'] = createHash('sha256').update(readFileSync(join(dir, 'model.json'))).digest('hex');
+    // Whichever engine serves it (tfjs reads model.json, ONNX Runtime model.onnx) finds a model it cannot load, checksums intact.
+    for (const [file, junk] of [['model.json', '{"modelTopology": "not a model"}'], ['model.onnx', 'not an onnx model']] as const) {
+      writeFileSync(join(dir, file), junk);
+      metadata.files[file] = createHash('sha256').update(readFileSync(join(dir, file))).digest('hex');
+    }
   }
   writeFileSync(join(dir, 'metadata.json'), JSON.stringify(metadata));
   return dir;
@@ -71,6 +74,7 @@ describe('ModelStore hot reload', () => {
       registry: new ModelRegistry(redis, prefix, tempDir()),
       log,
       pollMs: 50,
+      engine: { kind: 'auto' },
       onActivated: (m) => activated.push(m.key),
     });
     try {
@@ -86,6 +90,30 @@ describe('ModelStore hot reload', () => {
       await until(() => lines.some((l) => l.msg.includes('failed to load') && l.model === 'digitnet@v3'));
       expect((await store.get(null)).key).toBe('digitnet@v2');
       expect(activated).not.toContain('digitnet@v3');
+    } finally {
+      await store.dispose();
+    }
+  });
+
+  it('refuses a local folder whose files do not match their checksums, with a clear line, and keeps serving the old version', async () => {
+    const modelsDir = tempDir();
+    versionFolder(modelsDir, 'v1');
+    const tampered = versionFolder(modelsDir, 'v2');
+    // Changed after its metadata was written (a bad copy, a partial sync): the sums no longer match.
+    writeFileSync(join(tampered, 'model.onnx'), Buffer.concat([readFileSync(join(tampered, 'model.onnx')), Buffer.from([0])]));
+    writeFileSync(join(modelsDir, 'digitnet', 'ACTIVE'), 'v1\n');
+
+    const lines: { msg: string; model?: string; err?: { message: string } }[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const store = new ModelStore({ modelsDir, defaultModel: 'digitnet', registry: null, log, pollMs: 50, engine: { kind: 'auto' } });
+    try {
+      expect((await store.start()).key).toBe('digitnet@v1');
+      writeFileSync(join(modelsDir, 'digitnet', 'ACTIVE'), 'v2\n');
+      await until(() => lines.some((l) => l.msg.includes('failed to load') && l.model === 'digitnet@v2'));
+      const refusal = lines.find((l) => l.model === 'digitnet@v2' && l.err);
+      expect(refusal?.err?.message).toMatch(/model\.onnx: sha256 [0-9a-f]{64} does not match/);
+      expect((await store.get(null)).key).toBe('digitnet@v1');
+      await expect(store.get('digitnet@v2')).rejects.toThrow(/does not match/);
     } finally {
       await store.dispose();
     }

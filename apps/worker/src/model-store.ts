@@ -7,11 +7,10 @@
  * swaps it in between batches: jobs already batched finish on the old one,
  * and a version that fails to load leaves the old one serving.
  */
-import type * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
 import type { ModelMetadata } from '@digitq/contracts';
-import { loadModelFolder, resolveModelDir } from '@digitq/model';
-import { readActiveVersion, type ModelRegistry } from '@digitq/registry';
+import { createEngine, readModelMetadata, resolveModelDir, type CreateEngineOptions, type EngineDescription, type InferenceEngine } from '@digitq/model';
+import { readActiveVersion, verifyModelFolder, type ModelRegistry } from '@digitq/registry';
 
 const RELOAD_RETRY_MS = 60_000;
 
@@ -19,7 +18,8 @@ export interface LoadedModel {
   key: string;
   name: string;
   version: string;
-  model: tf.LayersModel;
+  /** What runs the model (ONNX Runtime or tfjs), loaded after its files passed their checksums. */
+  engine: InferenceEngine;
   metadata: ModelMetadata;
 }
 
@@ -37,12 +37,18 @@ export interface ModelStoreOptions {
   registry: ModelRegistry | null;
   log: Logger;
   pollMs: number;
+  /** Which engine serves each version (INFERENCE_ENGINE, INFERENCE_THREADS, the device). */
+  engine: CreateEngineOptions;
+  /** Called after a version is loaded, with what serves it (metrics). */
+  onLoaded?: (key: string, engine: EngineDescription) => void;
   /** Called after a new active version starts serving. */
   onActivated?: (model: LoadedModel) => void;
 }
 
 export class ModelStore {
   private readonly loaded = new Map<string, Promise<LoadedModel>>();
+  /** name@version -> its engine's description, once loaded (heartbeats read it synchronously). */
+  private readonly described = new Map<string, EngineDescription>();
   /** name → the version this process serves for it now. */
   private readonly serving = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
@@ -107,9 +113,15 @@ export class ModelStore {
       throw new ModelNotFoundError(`model ${key} not found: ${(cause as Error).message}`, { cause });
     }
     const started = performance.now();
-    const { model, metadata } = await loadModelFolder(dir);
-    this.options.log.info({ model: key, dir, ms: Math.round(performance.now() - started), test_accuracy: metadata.metrics.test_accuracy }, 'model loaded');
-    return { key, name, version, model, metadata };
+    // Served whole or not at all: every file metadata.json lists must match its sha256, from disk as from the registry.
+    const metadata = await readModelMetadata(dir);
+    await verifyModelFolder(dir, metadata.files);
+    const engine = await createEngine(this.options.engine, dir);
+    const ms = Math.round(performance.now() - started);
+    this.described.set(key, engine.describe());
+    this.options.onLoaded?.(key, engine.describe());
+    this.options.log.info({ model: key, dir, ms, test_accuracy: metadata.metrics.test_accuracy, ...engine.describe() }, 'model loaded');
+    return { key, name, version, engine, metadata };
   }
 
   /** Background loop: never throws; a bad version is logged and the old one keeps serving. */
@@ -143,6 +155,12 @@ export class ModelStore {
     return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.key] : []));
   }
 
+  /** What serves the default model's current version, once loaded. */
+  defaultEngine(): EngineDescription | null {
+    const version = this.serving.get(this.options.defaultModel);
+    return version ? (this.described.get(`${this.options.defaultModel}@${version}`) ?? null) : null;
+  }
+
   /** The versions served by default for each model name. */
   servingKeys(): string[] {
     return [...this.serving].map(([name, version]) => `${name}@${version}`);
@@ -151,7 +169,7 @@ export class ModelStore {
   async dispose(): Promise<void> {
     this.stop();
     const settled = await Promise.allSettled([...this.loaded.values()]);
-    for (const s of settled) if (s.status === 'fulfilled') s.value.model.dispose();
+    for (const s of settled) if (s.status === 'fulfilled') await s.value.engine.dispose();
     this.loaded.clear();
   }
 }

@@ -96,6 +96,13 @@ export const configSchema = z.object({
   DEFAULT_MODEL: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).default('digitnet'),
   /** auto | tensorflow | wasm | cpu | gpu */
   TF_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu', 'gpu']).default('auto'),
+  /**
+   * What serves a model version: `onnx` (ONNX Runtime on the version's model.onnx), `tfjs` (TensorFlow.js), or `auto`:
+   * ONNX Runtime when it loads and the version has a verified model.onnx, else tfjs. Training always uses tfjs.
+   */
+  INFERENCE_ENGINE: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
+  /** Threads one ONNX Runtime forward pass may use (tfjs on wasm runs one). One per worker process and one process per core measured best here. */
+  INFERENCE_THREADS: intIn(1, 64).default(1),
   BATCH_MAX_SIZE: intIn(1, 1024).default(32),
   /** Longest wait for more jobs to fill a batch, while more are arriving. */
   BATCH_MAX_DELAY_MS: intIn(0, 60_000).default(5),

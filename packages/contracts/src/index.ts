@@ -1,4 +1,5 @@
 export * from './queues.ts';
+export * from './pixels.ts';
 export * from './inference.ts';
 export * from './job-view.ts';
 export * from './errors.ts';

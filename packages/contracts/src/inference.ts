@@ -5,10 +5,8 @@
  * and a worker never sees undecodable input.
  */
 import { z } from 'zod';
+import { ENCODED_IMAGE_LENGTH } from './pixels.ts';
 
-export const PIXELS_PER_IMAGE = 784;
-/** base64 of 784 bytes. */
-export const ENCODED_IMAGE_LENGTH = Math.ceil(PIXELS_PER_IMAGE / 3) * 4;
 
 export const modelRefSchema = z
   .string()
@@ -54,20 +52,3 @@ export const inferenceResultSchema = z.object({
   worker: z.string(),
 });
 export type InferenceResult = z.infer<typeof inferenceResultSchema>;
-
-export function encodePixels(pixels: Uint8Array): string {
-  if (pixels.length !== PIXELS_PER_IMAGE) throw new RangeError(`expected ${PIXELS_PER_IMAGE} pixels, got ${pixels.length}`);
-  return Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength).toString('base64');
-}
-
-/** Inverse of encodePixels, scaled to [0, 1] for the model. */
-export function decodePixels(encoded: string): Float32Array {
-  const bytes = Buffer.from(encoded, 'base64');
-  if (bytes.length !== PIXELS_PER_IMAGE) throw new RangeError(`expected ${PIXELS_PER_IMAGE} pixels, got ${bytes.length}`);
-  return Float32Array.from(bytes, (v) => v / 255);
-}
-
-/** Float pixels in [0,1] → bytes, as MNIST stores them. */
-export function quantizePixels(pixels: Float32Array): Uint8Array {
-  return Uint8Array.from(pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
-}

@@ -15,6 +15,16 @@ export const workerHeartbeatSchema = z.object({
   device: z.string(),
   /** The TensorFlow.js backend in use, e.g. "tensorflow (cpu)" or "wasm". */
   backend: z.string(),
+  /** What serves inference here (absent on a worker without the inference queue). */
+  engine: z
+    .object({
+      /** onnxruntime or tfjs. */
+      engine: z.string(),
+      threads: z.number().int(),
+      /** The execution provider (cpu, cuda) or tfjs backend underneath. */
+      backend: z.string(),
+    })
+    .optional(),
   /** Queues this process consumes. */
   queues: z.array(z.string()),
   /** Model versions loaded and ready to serve. */

@@ -9,9 +9,8 @@ export interface DigitDataset {
   readonly labels: Uint8Array;
 }
 
-export const MNIST_SIDE = 28;
-export const MNIST_PIXELS = MNIST_SIDE * MNIST_SIDE;
-export const DIGIT_CLASSES = 10;
+// The input convention is defined once, in @digitq/contracts; datasets name it after MNIST.
+export { DIGIT_SIDE as MNIST_SIDE, PIXELS_PER_IMAGE as MNIST_PIXELS, DIGIT_CLASSES } from '@digitq/contracts';
 
 /** A contiguous slice [start, end) of a dataset, sharing its memory. */
 export function sliceDataset(set: DigitDataset, start: number, end: number, name = set.name): DigitDataset {

@@ -20,3 +20,8 @@ export function datasetBatch(set: DigitDataset, start: number, end: number, orde
     y: tf.oneHot(tf.tensor1d(ys, 'int32'), DIGIT_CLASSES) as tf.Tensor2D,
   }));
 }
+
+/** Tensors alive in TensorFlow.js now (a gauge that must stay flat under load). */
+export function liveTensorCount(): number {
+  return tf.memory().numTensors;
+}

@@ -47,3 +47,26 @@ export async function writeActiveVersion(modelsDir: string, name: string, versio
   await writeFile(tmp, version + '\n');
   await rename(tmp, join(dir, ACTIVE_FILE));
 }
+
+/** A model folder whose files do not match the sha256 sums its metadata lists. */
+export class ModelFolderChecksumError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelFolderChecksumError';
+  }
+}
+
+/**
+ * Checks every file a version's metadata lists (`files`: name -> sha256)
+ * against the folder, whichever engine will read which of them: a folder is
+ * served whole or not at all. Throws ModelFolderChecksumError naming the
+ * first file that is missing or differs.
+ */
+export async function verifyModelFolder(dir: string, files: Readonly<Record<string, string>>): Promise<void> {
+  for (const [file, expected] of Object.entries(files)) {
+    const path = join(dir, file);
+    if (!existsSync(path)) throw new ModelFolderChecksumError(`${path} is missing (metadata lists it with sha256 ${expected})`);
+    const actual = sha256(await readFile(path));
+    if (actual !== expected) throw new ModelFolderChecksumError(`${path}: sha256 ${actual} does not match ${expected} in its metadata`);
+  }
+}

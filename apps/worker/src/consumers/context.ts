@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '@digitq/config';
 import type { ConnectionHealth } from '@digitq/service';
+import type { EngineDescription } from '@digitq/model';
 import type { ModelRegistry } from '@digitq/registry';
 import type { WorkerMetrics } from '../metrics.ts';
 
@@ -15,6 +16,9 @@ export interface ConsumerContext {
   registry: ModelRegistry;
   metrics: WorkerMetrics;
   workerId: string;
+  /** --device: where inference runs (gpu never falls back to a CPU engine). */
+  device: 'cpu' | 'gpu';
+  /** The TensorFlow.js backend (training, and the tfjs engine). */
   backendLabel: string;
   /** Jobs a consumer takes at once (inference: micro-batch candidates). */
   concurrency: number;
@@ -27,6 +31,8 @@ export interface Consumer {
   close(): Promise<void>;
   /** Model versions this consumer serves now, for heartbeats. */
   models?(): string[];
+  /** What serves the default model now (engine, threads, backend), for heartbeats. */
+  engine?(): EngineDescription | null;
 }
 
 /** How a consumer reports a job event it could not publish (Redis unreachable); the job itself is unaffected. */

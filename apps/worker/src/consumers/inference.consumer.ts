@@ -4,9 +4,9 @@
  * that hot-swaps the active version.
  */
 import type { Job } from 'bullmq';
-import { QUEUE_NAMES } from '@digitq/contracts';
+import { QUEUE_NAMES, packModelBatch } from '@digitq/contracts';
 import { CancelRequests, createQueue, inferenceJobEvents } from '@digitq/jobs';
-import { predictDigits, type DigitPrediction } from '@digitq/model';
+import { classifyBatch, type DigitPrediction } from '@digitq/model';
 import { deliverJobWebhooks } from '@digitq/webhooks';
 import { BacklogAwareWorker } from '../backlog-aware-worker.ts';
 import { MicroBatcher } from '../micro-batcher.ts';
@@ -17,11 +17,19 @@ import { logEventError, type Consumer, type ConsumerContext } from './context.ts
 export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Consumer> {
   const { config, log, metrics, connection } = ctx;
   const queue = QUEUE_NAMES.inference;
-  const models = new ModelStore({ modelsDir: config.MODELS_DIR, defaultModel: config.DEFAULT_MODEL, registry: ctx.registry, log, pollMs: config.MODEL_POLL_MS });
+  const models = new ModelStore({
+    modelsDir: config.MODELS_DIR,
+    defaultModel: config.DEFAULT_MODEL,
+    registry: ctx.registry,
+    log,
+    pollMs: config.MODEL_POLL_MS,
+    engine: { kind: config.INFERENCE_ENGINE, threads: config.INFERENCE_THREADS, device: ctx.device, tfjsBackend: ctx.backendLabel },
+    onLoaded: (model, engine) => metrics.engine.set({ engine: engine.engine, threads: engine.threads, engine_backend: engine.backend, model }, 1),
+  });
   await models.start();
 
-  const batchers = new Map<string, MicroBatcher<Float32Array, DigitPrediction>>();
-  const batcherFor = (key: string, run: (items: Float32Array[]) => Promise<DigitPrediction[]>) => {
+  const batchers = new Map<string, MicroBatcher<Uint8Array, DigitPrediction>>();
+  const batcherFor = (key: string, run: (items: Uint8Array[]) => Promise<DigitPrediction[]>) => {
     let batcher = batchers.get(key);
     if (!batcher) {
       batcher = new MicroBatcher({
@@ -52,7 +60,8 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
     onJobStart: (job: Job) => metrics.jobWaitSeconds.observe({ queue }, Math.max(0, Date.now() - job.timestamp) / 1000),
     classify: async (ref, images) => {
       const loaded = await models.get(ref);
-      const { results, batchSize } = await batcherFor(loaded.key, (items) => predictDigits(loaded.model, items)).submit(images);
+      // The job's pixel bytes become the model's floats here, once per batch.
+      const { results, batchSize } = await batcherFor(loaded.key, (items) => classifyBatch(loaded.engine, packModelBatch(items))).submit(images);
       return { predictions: results, model: { name: loaded.name, version: loaded.version }, batchSize };
     },
   });
@@ -90,6 +99,7 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
     queue,
     ready: () => worker.waitUntilReady().then(() => undefined),
     models: () => models.servingKeys(),
+    engine: () => models.defaultEngine(),
     async close() {
       // close() stops fetching and waits for active jobs, whose batches flush on their timer.
       await Promise.all([worker.close(), ...[...batchers.values()].map((b) => b.drain())]);

@@ -19,7 +19,7 @@ import { ModelNotFoundError } from '../model-store.ts';
 
 export interface InferenceProcessorDeps {
   /** Runs the images through the model's batcher; resolves the model key it used. */
-  classify: (modelRef: string | null, images: Float32Array[]) => Promise<{ predictions: DigitPrediction[]; model: { name: string; version: string }; batchSize: number }>;
+  classify: (modelRef: string | null, images: Uint8Array[]) => Promise<{ predictions: DigitPrediction[]; model: { name: string; version: string }; batchSize: number }>;
   cancelRequests: CancelRequests;
   workerId: string;
   log: Logger;
@@ -36,7 +36,7 @@ export function createInferenceProcessor(deps: InferenceProcessorDeps) {
     if (signal?.aborted || (await deps.cancelRequests.requestedAt(job.id!))) {
       throw new UnrecoverableError(formatFailedReason(JOB_CANCELED, 'canceled at client request'));
     }
-    let images: Float32Array[];
+    let images: Uint8Array[];
     try {
       images = parsed.data.images.map(decodePixels);
     } catch (error) {

@@ -19,13 +19,18 @@ export function predictedDigit(probabilities: Float32Array, i: number): number {
   return best;
 }
 
-/** Classifies many preprocessed images (784 floats in [0,1] each) with one engine call: predictDigits for any engine. */
-export async function classifyDigits(engine: InferenceEngine, inputs: readonly Float32Array[]): Promise<DigitPrediction[]> {
-  if (inputs.length === 0) return [];
-  const values = await engine.predict(packImages(inputs));
-  return inputs.map((_, i) => {
+/** Classifies a packed batch (N x 784 floats in [0,1], e.g. @digitq/contracts' packModelBatch) with one engine call. */
+export async function classifyBatch(engine: InferenceEngine, batch: Float32Array): Promise<DigitPrediction[]> {
+  if (batch.length === 0) return [];
+  const values = await engine.predict(batch);
+  return Array.from({ length: batch.length / MNIST_PIXELS }, (_, i) => {
     const probabilities = Array.from(values.subarray(i * DIGIT_CLASSES, (i + 1) * DIGIT_CLASSES));
     const prediction = predictedDigit(values, i);
     return { prediction, confidence: probabilities[prediction]!, probabilities };
   });
+}
+
+/** Classifies many preprocessed images (784 floats in [0,1] each) with one engine call: predictDigits for any engine. */
+export async function classifyDigits(engine: InferenceEngine, inputs: readonly Float32Array[]): Promise<DigitPrediction[]> {
+  return classifyBatch(engine, packImages(inputs));
 }
