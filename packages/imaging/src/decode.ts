@@ -1,11 +1,13 @@
 /**
- * Untrusted bytes -> a small grey working copy, through sharp only. Every
- * failure becomes an ImageError; nothing here decodes pixels before the byte
- * and pixel limits have been checked against the header.
+ * Untrusted bytes -> a small grey working copy, in one decode: sharp, or
+ * for small plain PNGs the JS decoder in png.ts. Every failure becomes an
+ * ImageError; nothing here decodes pixels before the byte and pixel limits
+ * have been checked against the header.
  */
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { ImageError } from './errors.ts';
 import { DEFAULT_PREPROCESS_OPTIONS, type PreprocessOptions } from './options.ts';
+import { decodePlainPng, type RawPixels } from './png.ts';
 
 /** Formats accepted as input. BMP is absent because the prebuilt libvips in sharp cannot read it. */
 export const IMAGE_FORMATS = ['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif'] as const;
@@ -47,6 +49,8 @@ const MID_GREY = 128;
 const LUMA_R = 0.299;
 const LUMA_G = 0.587;
 const LUMA_B = 0.114;
+const GREY_ALPHA = 2;
+const RGB = 3;
 const RGBA = 4;
 
 type SizeLimits = Pick<PreprocessOptions, 'maxBytes' | 'maxPixels'>;
@@ -128,24 +132,40 @@ export async function detectImageFormat(bytes: Uint8Array, limits?: Partial<Size
   return header.format;
 }
 
+/** An upload decoded for locating the digit. */
+export interface DecodedImage extends ImageHeader {
+  /** Luminance, longer side at most `workingSize`; the original when it is that small already. */
+  working: GreyImage;
+}
+
 /**
- * Decodes the first frame/page, applies the EXIF orientation, shrinks it so
- * the longer side is at most `workingSize`, and returns its luminance with
- * any transparency flattened onto the background that contrasts with the
- * visible content: dark strokes on a transparent canvas land on white, light
- * strokes on black, so the strokes never vanish.
+ * Checks and decodes an upload in one pass: the first frame/page, EXIF
+ * orientation applied, shrunk so the longer side is at most `workingSize`,
+ * as luminance with any transparency flattened onto the background that
+ * contrasts with the visible content (dark strokes on a transparent canvas
+ * land on white, light strokes on black, so the strokes never vanish).
+ *
+ * Plain PNGs that need no shrinking are decoded in JS (png.ts); everything
+ * else takes a header read (format, size and pixel limit, refusing SVG, PDF,
+ * HEIC... before their data is touched) and one sharp decode.
  */
-export async function decodeWorkingImage(
+export async function decodeImage(
   bytes: Uint8Array,
   options: Pick<PreprocessOptions, 'maxBytes' | 'maxPixels' | 'timeoutSeconds' | 'workingSize'>,
-): Promise<GreyImage> {
+): Promise<DecodedImage> {
+  checkByteLength(bytes, options.maxBytes);
+  const plain = decodePlainPng(bytes, options.workingSize, options.maxPixels);
+  if (plain) {
+    const { width, height } = plain;
+    return { format: 'png', width, height, working: { data: flattenToLuma(plain), width, height } };
+  }
+  const header = await readImageHeader(bytes, options);
   let raw: { data: Buffer; info: OutputInfo };
   try {
     raw = await openImage(bytes, options.maxPixels)
       .autoOrient()
       .resize({ width: options.workingSize, height: options.workingSize, fit: 'inside', withoutEnlargement: true })
       .toColourspace('srgb')
-      .ensureAlpha()
       .raw({ depth: 'uchar' })
       .timeout({ seconds: options.timeoutSeconds })
       .toBuffer({ resolveWithObject: true });
@@ -153,34 +173,58 @@ export async function decodeWorkingImage(
     throw imageErrorFromSharp(error, bytes, options);
   }
   const { width, height, channels } = raw.info;
-  if (channels !== RGBA) throw new Error(`expected ${RGBA} channels from sharp, got ${channels}`);
-  return { data: flattenToLuma(raw.data, width * height), width, height };
+  if (channels !== RGB && channels !== RGBA) throw new Error(`expected ${RGB} or ${RGBA} channels from sharp, got ${channels}`);
+  return { ...header, working: { data: flattenToLuma({ data: raw.data, width, height, channels }), width, height } };
 }
 
-function flattenToLuma(rgba: Uint8Array, pixels: number): Uint8Array {
-  const luma = new Float32Array(pixels);
+/** Rounded luma of each grey level, as an RGB pixel R = G = B would have it. */
+const GREY_LUMA = Uint8Array.from({ length: WHITE + 1 }, (_, g) => Math.round(Math.fround(LUMA_R * g + LUMA_G * g + LUMA_B * g)));
+
+/** Luma of sample i (o its offset): BT.601 weights on R, G, B; grey counts as R = G = B, as sharp's sRGB conversion makes it. */
+function lumaAt(data: Uint8Array, o: number, colour: boolean): number {
+  const r = data[o]!;
+  return colour ? LUMA_R * r + LUMA_G * data[o + 1]! + LUMA_B * data[o + 2]! : LUMA_R * r + LUMA_G * r + LUMA_B * r;
+}
+
+/**
+ * Luminance of 8-bit grey, grey+alpha, RGB or RGBA samples, as 0-255
+ * integers (rounded from single precision, as the decode always has).
+ * Translucent pixels are blended onto white when the visible content is
+ * dark, onto black when it is light.
+ */
+export function flattenToLuma({ data, width, height, channels }: RawPixels): Uint8Array {
+  const pixels = width * height;
+  const colour = channels >= RGB;
+  const grey = new Uint8Array(pixels);
+  // Opaque first, in a loop per layout. Math.round of the float32 luma: adding 0.5 to it is exact, and
+  // truncation is floor for it. `alphas` ANDs every alpha: OPAQUE when all are.
+  let alphas = OPAQUE;
+  if (colour) {
+    for (let i = 0, o = 0; i < pixels; i++, o += channels) {
+      grey[i] = (Math.fround(LUMA_R * data[o]! + LUMA_G * data[o + 1]! + LUMA_B * data[o + 2]!) + 0.5) | 0;
+      if (channels === RGBA) alphas &= data[o + 3]!;
+    }
+  } else {
+    for (let i = 0, o = 0; i < pixels; i++, o += channels) {
+      grey[i] = GREY_LUMA[data[o]!]!;
+      if (channels === GREY_ALPHA) alphas &= data[o + 1]!;
+    }
+  }
+  if (alphas === OPAQUE) return grey;
+
+  const alphaAt = channels - 1;
   let alphaSum = 0;
   let weightedLuma = 0;
-  let translucent = false;
-  for (let i = 0; i < pixels; i++) {
-    const o = i * RGBA;
-    const y = LUMA_R * rgba[o]! + LUMA_G * rgba[o + 1]! + LUMA_B * rgba[o + 2]!;
-    const a = rgba[o + 3]!;
-    luma[i] = y;
+  for (let i = 0, o = 0; i < pixels; i++, o += channels) {
+    const a = data[o + alphaAt]!;
     alphaSum += a;
-    weightedLuma += a * y;
-    if (a !== OPAQUE) translucent = true;
-  }
-  const grey = new Uint8Array(pixels);
-  if (!translucent) {
-    for (let i = 0; i < pixels; i++) grey[i] = Math.round(luma[i]!);
-    return grey;
+    weightedLuma += a * lumaAt(data, o, colour);
   }
   const contentLuma = alphaSum > 0 ? weightedLuma / alphaSum : 0;
   const background = contentLuma < MID_GREY ? WHITE : 0;
-  for (let i = 0; i < pixels; i++) {
-    const a = rgba[i * RGBA + 3]! / OPAQUE;
-    grey[i] = Math.round(a * luma[i]! + (1 - a) * background);
+  for (let i = 0, o = 0; i < pixels; i++, o += channels) {
+    const a = data[o + alphaAt]! / OPAQUE;
+    grey[i] = Math.round(a * Math.fround(lumaAt(data, o, colour)) + (1 - a) * background);
   }
   return grey;
 }

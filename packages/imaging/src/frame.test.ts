@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CENTRE_OF_MASS_TARGET, FRAME_PIXELS, FRAME_SIDE, centreInFrame, centreOfMass, digitBoxSize } from './frame.ts';
+import { CENTRE_OF_MASS_TARGET, FRAME_PIXELS, FRAME_SIDE, centreInFrame, centreOfMass, digitBoxSize, frameBytes } from './frame.ts';
 
 describe('digitBoxSize', () => {
   it('scales the longer side to 20 and keeps the aspect ratio', () => {
@@ -31,5 +31,14 @@ describe('centreInFrame', () => {
 
   it('returns an empty frame for empty input', () => {
     expect(centreInFrame(new Uint8Array(400), 20, 20).every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('frameBytes', () => {
+  it('rounds 255 * v, clamped to 0-255, as @digitq/contracts quantizePixels does', () => {
+    const frame = Float32Array.from([0, 1, 0.5, 1 / 255, 0.5 / 255, 0.4 / 255, 254.5 / 255, -0.2, 1.3, 0.1234567]);
+    const quantized = Uint8Array.from(frame, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+    expect(frameBytes(frame)).toEqual(quantized);
+    expect([...frameBytes(frame).subarray(0, 3)]).toEqual([0, 255, 128]);
   });
 });

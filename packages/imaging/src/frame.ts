@@ -10,6 +10,7 @@ export const FRAME_PIXELS = FRAME_SIDE * FRAME_SIDE;
 export const DIGIT_BOX_SIDE = 20;
 /** Where MNIST puts the centre of mass, in 0-based pixel indices (x and y). */
 export const CENTRE_OF_MASS_TARGET = 14;
+const MAX_BYTE = 255;
 
 /** Size of a width x height box scaled so its longer side is DIGIT_BOX_SIDE (the shorter side at least 1). */
 export function digitBoxSize(width: number, height: number): { width: number; height: number } {
@@ -62,4 +63,14 @@ export function centreInFrame(values: ArrayLike<number>, width: number, height: 
   }
   if (max > 0) for (let i = 0; i < frame.length; i++) frame[i] = frame[i]! / max;
   return frame;
+}
+
+/**
+ * A frame's [0, 1] values as bytes, round(255 * v) (clamped): the same bytes
+ * as @digitq/contracts' quantizePixels, which a job carries.
+ */
+export function frameBytes(frame: Float32Array): Uint8Array {
+  const bytes = new Uint8Array(frame.length);
+  for (let i = 0; i < frame.length; i++) bytes[i] = Math.round(Math.min(1, Math.max(0, frame[i]!)) * MAX_BYTE);
+  return bytes;
 }

@@ -5,7 +5,7 @@
  * Pure functions on pixel arrays; no sharp, no tfjs.
  */
 import { ImageError } from './errors.ts';
-import { backgroundAt, fitBackground, planeX, planeY, type BackgroundPlane } from './background.ts';
+import { backgroundAt, fitBackground, planeX, planeY } from './background.ts';
 import type { GreyImage } from './decode.ts';
 import { strokeWidth } from './stroke.ts';
 
@@ -31,6 +31,10 @@ export interface LocatedInk {
 
 const GREY_LEVELS = 256;
 const MAX_GREY = 255;
+/** Signed ink strengths -255..255 (deviation towards light positive). */
+const SIGNED_LEVELS = 2 * MAX_GREY + 1;
+/** Copies of a per-pixel histogram, a power of 2 (see locateInk). */
+const HISTOGRAM_COPIES = 4;
 /** Ink must stand this many noise standard deviations above the background. */
 const NOISE_SIGMAS = 4;
 /** Faintest ink kept at the soft edges of strokes, on the 0-255 scale, whatever the noise. */
@@ -76,7 +80,7 @@ const MAX_HULL_POINTS = 4096;
 /** Pixels this close to the surface around a sheet are not searched for the digit (shadowed, blurred sheet edge). */
 const SHEET_EDGE = 2;
 
-function histogramPercentile(histogram: Uint32Array, count: number, fraction: number): number {
+function histogramPercentile(histogram: ArrayLike<number>, count: number, fraction: number): number {
   const rank = Math.min(count - 1, Math.floor(fraction * count));
   let seen = 0;
   for (let level = 0; level < histogram.length; level++) {
@@ -87,7 +91,7 @@ function histogramPercentile(histogram: Uint32Array, count: number, fraction: nu
 }
 
 /** Otsu's threshold: the level that best separates a 256-bin histogram into two classes. */
-export function otsuThreshold(histogram: Uint32Array): number {
+export function otsuThreshold(histogram: ArrayLike<number>): number {
   let total = 0;
   let sumAll = 0;
   for (let level = 0; level < histogram.length; level++) {
@@ -116,24 +120,175 @@ export function otsuThreshold(histogram: Uint32Array): number {
   return best + 1;
 }
 
-/** 3x3 mean (separable, edges clamped); damps paper texture and JPEG noise before thresholding. */
-export function boxBlur3(image: GreyImage): Uint8Array {
-  const { data, width, height } = image;
-  const rows = new Uint16Array(data.length);
-  for (let y = 0; y < height; y++) {
-    const o = y * width;
-    for (let x = 0; x < width; x++) {
-      rows[o + x] = data[o + Math.max(0, x - 1)]! + data[o + x]! + data[o + Math.min(width - 1, x + 1)]!;
-    }
-  }
-  const out = new Uint8Array(data.length);
+/** round(sum / 9) for every sum of nine 8-bit values. */
+const MEAN_OF_NINE = Uint8Array.from({ length: 9 * MAX_GREY + 1 }, (_, sum) => Math.round(sum / 9));
+
+/**
+ * 3x3 mean (edges clamped); damps paper texture and JPEG noise before
+ * thresholding. Each row rolls a window of three column sums along; locateInk
+ * computes the same mean inline, in its pass over the image.
+ */
+export function boxBlur3({ data, width, height }: GreyImage): Uint8Array {
+  const out = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
     const above = Math.max(0, y - 1) * width;
-    const below = Math.min(height - 1, y + 1) * width;
     const o = y * width;
-    for (let x = 0; x < width; x++) out[o + x] = Math.round((rows[above + x]! + rows[o + x]! + rows[below + x]!) / 9);
+    const below = Math.min(height - 1, y + 1) * width;
+    let left3 = data[above]! + data[o]! + data[below]!;
+    let centre3 = left3;
+    for (let x = 0; x < width; x++) {
+      const right3 = x + 1 < width ? data[above + x + 1]! + data[o + x + 1]! + data[below + x + 1]! : centre3;
+      out[o + x] = MEAN_OF_NINE[left3 + centre3 + right3]!;
+      left3 = centre3;
+      centre3 = right3;
+    }
   }
   return out;
+}
+
+/** A growable list of pixel indices. */
+interface PixelList {
+  items: Int32Array<ArrayBuffer>;
+  length: number;
+}
+
+function grow<T extends Int32Array<ArrayBuffer> | Int16Array<ArrayBuffer>>(array: T): T {
+  const bigger = new (array.constructor as new (length: number) => T)(array.length * 2);
+  bigger.set(array);
+  return bigger;
+}
+
+function pushPixel(list: PixelList, index: number): void {
+  if (list.length === list.items.length) list.items = grow(list.items);
+  list.items[list.length++] = index;
+}
+
+/** Pixels that may belong to the mask, in scan order, each with a value the mask threshold is applied to. */
+interface Candidates {
+  x: Int32Array<ArrayBuffer>;
+  y: Int32Array<ArrayBuffer>;
+  value: Int16Array<ArrayBuffer>;
+  length: number;
+}
+
+function newCandidates(capacity: number): Candidates {
+  return { x: new Int32Array(capacity), y: new Int32Array(capacity), value: new Int16Array(capacity), length: 0 };
+}
+
+function pushCandidate(list: Candidates, x: number, y: number, value: number): void {
+  if (list.length === list.x.length) {
+    list.x = grow(list.x);
+    list.y = grow(list.y);
+    list.value = grow(list.value);
+  }
+  list.x[list.length] = x;
+  list.y[list.length] = y;
+  list.value[list.length++] = value;
+}
+
+/** 8-connected components of a mask, as horizontal runs of mask pixels each with its component's label. */
+interface Components {
+  /** Per run: row, first and last column, label (from 1). Runs are in scan order. */
+  runY: Int32Array;
+  runStart: Int32Array;
+  runEnd: Int32Array;
+  runLabel: Int32Array;
+  /** Per label (index 0 unused): area, and bounding box. */
+  areas: number[];
+  left: number[];
+  right: number[];
+  top: number[];
+  bottom: number[];
+}
+
+/**
+ * 8-connected components of the candidates whose value v has sign * v >= min:
+ * runs along each row, joined (union-find) to the runs of the row above that
+ * touch them, diagonally included. Costs in proportion to the candidates, not
+ * to the image.
+ */
+function labelCandidates(candidates: Candidates, sign: number, min: number): Components {
+  const runY = new Int32Array(candidates.length);
+  const runStart = new Int32Array(candidates.length);
+  const runEnd = new Int32Array(candidates.length);
+  let runs = 0;
+  for (let c = 0; c < candidates.length; c++) {
+    if (sign * candidates.value[c]! < min) continue;
+    const x = candidates.x[c]!;
+    const y = candidates.y[c]!;
+    if (runs > 0 && runY[runs - 1] === y && runEnd[runs - 1] === x - 1) {
+      runEnd[runs - 1] = x;
+      continue;
+    }
+    runY[runs] = y;
+    runStart[runs] = x;
+    runEnd[runs++] = x;
+  }
+
+  const parent = new Int32Array(runs);
+  const find = (r: number): number => {
+    while (parent[r] !== r) {
+      parent[r] = parent[parent[r]!]!;
+      r = parent[r]!;
+    }
+    return r;
+  };
+  // Runs of the row above the current one: [aboveFirst, aboveEnd).
+  let aboveFirst = 0;
+  let aboveEnd = 0;
+  let rowFirst = 0;
+  for (let r = 0; r < runs; r++) {
+    parent[r] = r;
+    if (r === 0 || runY[r] !== runY[r - 1]) {
+      const previousRowFirst = rowFirst;
+      rowFirst = r;
+      const previousRowAdjacent = r > 0 && runY[r - 1] === runY[r]! - 1;
+      aboveFirst = previousRowAdjacent ? previousRowFirst : r;
+      aboveEnd = r;
+    }
+    // Skip the runs above that end left of this one's reach; join those that touch it.
+    while (aboveFirst < aboveEnd && runEnd[aboveFirst]! < runStart[r]! - 1) aboveFirst++;
+    for (let a = aboveFirst; a < aboveEnd && runStart[a]! <= runEnd[r]! + 1; a++) {
+      const ra = find(a);
+      const rr = find(r);
+      if (ra !== rr) parent[Math.max(ra, rr)] = Math.min(ra, rr);
+    }
+  }
+
+  const components: Components = { runY, runStart, runEnd, runLabel: new Int32Array(runs), areas: [0], left: [0], right: [0], top: [0], bottom: [0] };
+  const labelOfRoot = new Int32Array(runs);
+  for (let r = 0; r < runs; r++) {
+    const root = find(r);
+    let label = labelOfRoot[root]!;
+    if (label === 0) {
+      label = labelOfRoot[root] = components.areas.length;
+      components.areas.push(0);
+      components.left.push(runStart[r]!);
+      components.right.push(runEnd[r]!);
+      components.top.push(runY[r]!);
+      components.bottom.push(runY[r]!);
+    }
+    components.runLabel[r] = label;
+    components.areas[label]! += runEnd[r]! - runStart[r]! + 1;
+    if (runStart[r]! < components.left[label]!) components.left[label] = runStart[r]!;
+    if (runEnd[r]! > components.right[label]!) components.right[label] = runEnd[r]!;
+    components.bottom[label] = runY[r]!;
+  }
+  return components;
+}
+
+/** The components' labels painted on a width x height grid whose top left is (left, top) of the image; 0 elsewhere. */
+function paintLabels(components: Components, left: number, top: number, width: number, height: number): Int32Array {
+  const labels = new Int32Array(width * height);
+  const { runY, runStart, runEnd, runLabel } = components;
+  for (let r = 0; r < runLabel.length; r++) {
+    const y = runY[r]! - top;
+    if (y < 0 || y >= height) continue;
+    const from = Math.max(runStart[r]!, left);
+    const to = Math.min(runEnd[r]!, left + width - 1);
+    if (from <= to) labels.fill(runLabel[r]!, y * width + from - left, y * width + to - left + 1);
+  }
+  return labels;
 }
 
 /**
@@ -141,59 +296,19 @@ export function boxBlur3(image: GreyImage): Uint8Array {
  * the mask, components numbered from 1) and each component's area (index 0 unused).
  */
 export function labelComponents(mask: Uint8Array, width: number, height: number): { labels: Int32Array; areas: number[] } {
-  const labels = new Int32Array(mask.length);
-  const areas = [0];
-  const stack = new Int32Array(mask.length);
-  for (let start = 0; start < mask.length; start++) {
-    if (!mask[start] || labels[start]) continue;
-    const label = areas.length;
-    let area = 0;
-    let top = 0;
-    stack[top++] = start;
-    labels[start] = label;
-    while (top > 0) {
-      const p = stack[--top]!;
-      area++;
-      const px = p % width;
-      const py = (p - px) / width;
-      for (let dy = -1; dy <= 1; dy++) {
-        const ny = py + dy;
-        if (ny < 0 || ny >= height) continue;
-        for (let dx = -1; dx <= 1; dx++) {
-          const nx = px + dx;
-          if (nx < 0 || nx >= width) continue;
-          const q = ny * width + nx;
-          if (mask[q] && !labels[q]) {
-            labels[q] = label;
-            stack[top++] = q;
-          }
-        }
-      }
-    }
-    areas.push(area);
-  }
-  return { labels, areas };
-}
-
-/** Signed distance of each pixel from the background plane (positive = lighter), in grey levels. */
-function deviations(grey: Uint8Array, width: number, height: number, background: BackgroundPlane): Float32Array {
-  const out = new Float32Array(grey.length);
+  const candidates = newCandidates(Math.max(1, mask.length));
   for (let y = 0; y < height; y++) {
-    const rowLevel = background.level + background.slopeY * planeY(y, height);
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      out[i] = grey[i]! - (rowLevel + background.slopeX * planeX(x, width));
-    }
+    for (let x = 0; x < width; x++) if (mask[y * width + x]) pushCandidate(candidates, x, y, 1);
   }
-  return out;
+  const components = labelCandidates(candidates, 1, 1);
+  return { labels: paintLabels(components, 0, 0, width, height), areas: components.areas };
 }
 
-/** Ink strength, 0-255: the deviation towards the ink side. */
-function inkStrength(deviation: Float32Array, polarity: Polarity): Uint8Array {
-  const out = new Uint8Array(deviation.length);
-  const sign = polarity === 'dark-on-light' ? -1 : 1;
-  for (let i = 0; i < deviation.length; i++) out[i] = Math.min(MAX_GREY, Math.max(0, Math.round(sign * deviation[i]!)));
-  return out;
+/** Ink strength, 0-255, of deviation d (a float32 value) from the background: its size towards the ink side, rounded. */
+function strengthOf(d: number, sign: number): number {
+  const towardsInk = sign * d;
+  // Math.round, as towardsInk + 0.5 is exact for a float32 value and truncation is floor when positive.
+  return towardsInk <= 0 ? 0 : Math.min(MAX_GREY, (towardsInk + 0.5) | 0);
 }
 
 function blank(reason: string): ImageError {
@@ -203,88 +318,154 @@ function blank(reason: string): ImageError {
 /**
  * Locates the ink. Throws ImageError IMAGE_BLANK when nothing differs from
  * the background by at least `minInkContrast` grey levels, or only specks do.
+ *
+ * Deviations from the background plane are computed at single precision
+ * (the blurred ones once, for every pixel; the sharp ones only around the
+ * strokes), and the blurred ones kept only as rounded ink strengths.
  */
 export function locateInk(image: GreyImage, minInkContrast: number): LocatedInk {
   const { data, width, height } = image;
   const background = fitBackground(image);
   const noise = background.noise;
+  const columnLevel = new Float64Array(width);
+  for (let x = 0; x < width; x++) columnLevel[x] = background.slopeX * planeX(x, width);
+  const rowLevel = new Float64Array(height);
+  for (let y = 0; y < height; y++) rowLevel[y] = background.level + background.slopeY * planeY(y, height);
 
-  // Polarity: on which side of the background lies more of the far-off mass?
-  const smoothDeviation = deviations(boxBlur3(image), width, height, background);
+  // One pass over the blurred image: polarity masses, and the smooth deviation rounded half away from
+  // zero (so that its positive part is the light-ink strength and its negative part the dark-ink
+  // strength), with a histogram indexed by it (+255). Pixels whose strength reaches minInkContrast
+  // (the least threshold) are listed, with it, for labelling; the others are below any threshold.
+  // No branch depends on the sign of the deviation for most pixels (on noisy paper it is random),
+  // and neighbouring pixels count into different copies of the histogram (most land in the same
+  // bin, and each increment would wait for the last).
+  // Int32Array: V8 keeps its elements in integer registers (a Uint32Array's may not fit one).
+  const signedHistogram = new Int32Array(HISTOGRAM_COPIES * SIGNED_LEVELS);
+  const candidates = newCandidates(1024);
+  // A deviation contributes to a mass when beyond minInkContrast, and makes a candidate when it rounds
+  // to minInkContrast or more: both only past this bound, so most pixels skip that branch.
+  const rare = Math.min(minInkContrast, Math.ceil(minInkContrast) - 0.5);
   let darkMass = 0;
   let lightMass = 0;
-  for (let i = 0; i < smoothDeviation.length; i++) {
-    const d = smoothDeviation[i]!;
-    if (d > minInkContrast) lightMass += d - minInkContrast;
-    else if (-d > minInkContrast) darkMass += -d - minInkContrast;
+  for (let y = 0; y < height; y++) {
+    const above = Math.max(0, y - 1) * width;
+    const o = y * width;
+    const below = Math.min(height - 1, y + 1) * width;
+    const level = rowLevel[y]!;
+    // boxBlur3's mean, from a window of three column sums rolled along the row.
+    let left3 = data[above]! + data[o]! + data[below]!;
+    let centre3 = left3;
+    for (let x = 0; x < width; x++) {
+      const right3 = x + 1 < width ? data[above + x + 1]! + data[o + x + 1]! + data[below + x + 1]! : centre3;
+      const d = Math.fround(MEAN_OF_NINE[left3 + centre3 + right3]! - (level + columnLevel[x]!));
+      left3 = centre3;
+      centre3 = right3;
+      // The signed strength: d rounded half away from zero (as Math.round(d) for light ink and
+      // Math.round(-d) for dark ink round them), clamped to +-255, with no branch on the sign of d.
+      // d is a float32 value, so d + 0.5 and r - d are exact.
+      let r = Math.floor(d + 0.5);
+      if (r - d === 0.5 && d < 0) r -= 1;
+      const signed = Math.max(-MAX_GREY, Math.min(MAX_GREY, r)) | 0;
+      signedHistogram[(x & (HISTOGRAM_COPIES - 1)) * SIGNED_LEVELS + signed + MAX_GREY]!++;
+      const magnitude = Math.abs(d);
+      if (magnitude < rare) continue;
+      if (d > minInkContrast) lightMass += d - minInkContrast;
+      else if (-d > minInkContrast) darkMass += -d - minInkContrast;
+      const q = signed < 0 ? -signed : signed;
+      if (q >= minInkContrast) pushCandidate(candidates, x, y, signed);
+    }
   }
   if (darkMass === 0 && lightMass === 0) {
     throw blank(`nothing differs from the background (grey ${Math.round(background.level)}) by ${minInkContrast} levels or more`);
   }
   const polarity: Polarity = darkMass >= lightMass ? 'dark-on-light' : 'light-on-dark';
-  // Ink strength: distance from the background towards the ink side, 0-255.
-  const strength = inkStrength(deviations(data, width, height, background), polarity);
-  const smoothStrength = inkStrength(smoothDeviation, polarity);
-  const histogram = new Uint32Array(GREY_LEVELS);
-  for (let i = 0; i < smoothStrength.length; i++) histogram[smoothStrength[i]!]!++;
+  const sign = polarity === 'dark-on-light' ? -1 : 1;
+  // Strength histogram: the deviations towards the ink side; the rest are 0.
+  const histogram = new Int32Array(GREY_LEVELS);
+  let counted = 0;
+  for (let level = 1; level < GREY_LEVELS; level++) {
+    for (let copy = 0; copy < HISTOGRAM_COPIES; copy++) histogram[level]! += signedHistogram[copy * SIGNED_LEVELS + MAX_GREY + sign * level]!;
+    counted += histogram[level]!;
+  }
+  histogram[0] = width * height - counted;
   const threshold = Math.max(minInkContrast, otsuThreshold(histogram), Math.ceil(NOISE_SIGMAS * noise));
-  const mask = new Uint8Array(smoothStrength.length);
-  for (let i = 0; i < mask.length; i++) mask[i] = smoothStrength[i]! >= threshold ? 1 : 0;
-  const { labels, areas } = labelComponents(mask, width, height);
+  const components = labelCandidates(candidates, sign, threshold);
+  const { areas } = components;
   const largest = areas.reduce((a, b) => Math.max(a, b), 0);
   if (largest < MIN_INK_AREA) throw blank(`the largest mark is ${largest} pixel(s), too small to be a digit`);
-  const keep = areas.map((area) => area >= SPECK_FRACTION * largest);
-  keep[0] = false;
+  const keep = new Uint8Array(areas.length);
+  for (let label = 1; label < areas.length; label++) keep[label] = areas[label]! >= SPECK_FRACTION * largest ? 1 : 0;
 
-  // Box of the kept strokes, and the ink strength found on them.
+  // Box of the kept strokes.
   let left = width;
   let right = -1;
   let top = height;
   let bottom = -1;
-  const strokeHistogram = new Uint32Array(GREY_LEVELS);
-  let strokePixels = 0;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      if (!keep[labels[i]!]) continue;
-      left = Math.min(left, x);
-      right = Math.max(right, x);
-      top = Math.min(top, y);
-      bottom = Math.max(bottom, y);
-      strokeHistogram[strength[i]!]!++;
-      strokePixels++;
-    }
+  for (let label = 1; label < areas.length; label++) {
+    if (!keep[label]) continue;
+    left = Math.min(left, components.left[label]!);
+    right = Math.max(right, components.right[label]!);
+    top = Math.min(top, components.top[label]!);
+    bottom = Math.max(bottom, components.bottom[label]!);
   }
   const minExtent = Math.max(MIN_INK_EXTENT, Math.round(MIN_INK_EXTENT_FRACTION * Math.max(width, height)));
   if (Math.max(right - left, bottom - top) + 1 < minExtent) {
     throw blank(`the marks span ${right - left + 1}x${bottom - top + 1} pixel(s), too small to be a digit`);
   }
 
-  // Widen the box to take in the faint anti-aliased edges of the strokes, but not dropped specks.
+  // Around the strokes (the box and the margin searched for their faint anti-aliased edges): ink
+  // strength of the unblurred image, its histogram on the kept strokes, and which pixels are ink:
+  // the kept strokes, and unlabelled pixels at least edgeInk strong (not dropped specks).
   const edgeInk = Math.min(threshold, Math.max(MIN_EDGE_INK, Math.ceil(NOISE_SIGMAS * noise)));
-  const fullInk = Math.max(edgeInk + 1, histogramPercentile(strokeHistogram, strokePixels, FULL_INK_PERCENTILE));
-  const isInk = (i: number) => (labels[i] ? keep[labels[i]!]! : strength[i]! >= edgeInk);
   const x0 = Math.max(0, left - EDGE_MARGIN);
   const x1 = Math.min(width - 1, right + EDGE_MARGIN);
   const y0 = Math.max(0, top - EDGE_MARGIN);
   const y1 = Math.min(height - 1, bottom + EDGE_MARGIN);
-  for (let y = y0; y <= y1; y++) {
+  const regionWidth = x1 - x0 + 1;
+  const strength = new Uint8Array(regionWidth * (y1 - y0 + 1));
+  const labels = paintLabels(components, x0, y0, regionWidth, y1 - y0 + 1);
+  const isInk = new Uint8Array(strength.length);
+  const strokeHistogram = new Int32Array(GREY_LEVELS);
+  let strokePixels = 0;
+  for (let y = y0, r = 0; y <= y1; y++) {
+    const level = rowLevel[y]!;
+    for (let x = x0, i = y * width + x0; x <= x1; x++, i++, r++) {
+      const s = strengthOf(Math.fround(data[i]! - (level + columnLevel[x]!)), sign);
+      strength[r] = s;
+      const label = labels[r]!;
+      if (label === 0) {
+        isInk[r] = s >= edgeInk ? 1 : 0;
+      } else if (keep[label]) {
+        isInk[r] = 1;
+        strokeHistogram[s]!++;
+        strokePixels++;
+      }
+    }
+  }
+  const fullInk = Math.max(edgeInk + 1, histogramPercentile(strokeHistogram, strokePixels, FULL_INK_PERCENTILE));
+
+  // Widen the box to take in the faint edges: only ink outside the box can widen it.
+  for (let y = y0, r = 0; y <= y1; y++, r += regionWidth) {
+    const inside = y >= top && y <= bottom;
     for (let x = x0; x <= x1; x++) {
-      if (!isInk(y * width + x)) continue;
-      left = Math.min(left, x);
-      right = Math.max(right, x);
-      top = Math.min(top, y);
-      bottom = Math.max(bottom, y);
+      if (inside && x === left) x = right + 1;
+      if (x > x1 || !isInk[r + x - x0]) continue;
+      if (x < left) left = x;
+      if (x > right) right = x;
+      if (y < top) top = y;
+      if (y > bottom) bottom = y;
     }
   }
 
   const box: Box = { left, top, width: right - left + 1, height: bottom - top + 1 };
   const ink = new Uint8Array(box.width * box.height);
+  // Strength scaled so fullInk (and above) is full ink.
+  const scaled = Uint8Array.from({ length: GREY_LEVELS }, (_, s) => Math.min(MAX_GREY, Math.round((MAX_GREY * s) / fullInk)));
   for (let y = 0; y < box.height; y++) {
+    const r0 = (top + y - y0) * regionWidth + left - x0;
     for (let x = 0; x < box.width; x++) {
-      const i = (top + y) * width + left + x;
-      if (!isInk(i)) continue;
-      ink[y * box.width + x] = Math.min(MAX_GREY, Math.round((MAX_GREY * strength[i]!) / fullInk));
+      const r = r0 + x;
+      if (isInk[r]) ink[y * box.width + x] = scaled[strength[r]!]!;
     }
   }
   return { polarity, background: Math.round(background.level), box, ink };
@@ -295,29 +476,28 @@ function outsideOf(found: LocatedInk): Uint8Array {
   const { ink } = found;
   const { width, height } = found.box;
   const outside = new Uint8Array(width * height);
-  const stack: number[] = [];
-  const visit = (x: number, y: number) => {
-    const i = y * width + x;
+  const stack = new Int32Array(width * height);
+  let depth = 0;
+  const visit = (i: number) => {
     if (outside[i] || ink[i]! >= SOLID_INK) return;
     outside[i] = 1;
-    stack.push(i);
+    stack[depth++] = i;
   };
   for (let x = 0; x < width; x++) {
-    visit(x, 0);
-    visit(x, height - 1);
+    visit(x);
+    visit((height - 1) * width + x);
   }
   for (let y = 0; y < height; y++) {
-    visit(0, y);
-    visit(width - 1, y);
+    visit(y * width);
+    visit(y * width + width - 1);
   }
-  while (stack.length > 0) {
-    const i = stack.pop()!;
+  while (depth > 0) {
+    const i = stack[--depth]!;
     const x = i % width;
-    const y = (i - x) / width;
-    if (x > 0) visit(x - 1, y);
-    if (x < width - 1) visit(x + 1, y);
-    if (y > 0) visit(x, y - 1);
-    if (y < height - 1) visit(x, y + 1);
+    if (x > 0) visit(i - 1);
+    if (x < width - 1) visit(i + 1);
+    if (i >= width) visit(i - width);
+    if (i < (height - 1) * width) visit(i + width);
   }
   return outside;
 }
@@ -333,7 +513,7 @@ function looksLikeSheet(found: LocatedInk, image: GreyImage, outside: Uint8Array
   if (width * height < SHEET_MIN_AREA_FRACTION * image.width * image.height) return false;
   let inside = 0;
   let solid = 0;
-  const boundary: number[] = [];
+  const boundary: PixelList = { items: new Int32Array(1024), length: 0 };
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = y * width + x;
@@ -341,39 +521,88 @@ function looksLikeSheet(found: LocatedInk, image: GreyImage, outside: Uint8Array
       inside++;
       if (found.ink[i]! >= SOLID_INK) solid++;
       const edge = x === 0 || y === 0 || x === width - 1 || y === height - 1 || outside[i - 1] || outside[i + 1] || outside[i - width] || outside[i + width];
-      if (edge) boundary.push(x, y);
+      if (edge) pushPixel(boundary, i);
     }
   }
   if (solid < SHEET_MIN_SOLID * inside) return false;
-  return inside >= SHEET_MIN_RECTANGULARITY * smallestRotatedRectangle(boundary);
+  return inside >= SHEET_MIN_RECTANGULARITY * smallestRotatedRectangle(boundary, width, height);
 }
 
-/** Area of the smallest rectangle, at any whole-degree rotation, holding the points (x, y pairs) as pixels. */
-function smallestRotatedRectangle(points: number[]): number {
-  const count = points.length / 2;
-  const step = Math.max(1, Math.ceil(count / MAX_HULL_POINTS));
+/** cos and sin of each whole-degree rotation tried by smallestRotatedRectangle. */
+const ROTATION_COS = Float64Array.from({ length: RIGHT_ANGLE_DEGREES }, (_, degrees) => Math.cos((degrees * Math.PI) / 180));
+const ROTATION_SIN = Float64Array.from({ length: RIGHT_ANGLE_DEGREES }, (_, degrees) => Math.sin((degrees * Math.PI) / 180));
+
+/**
+ * Area of the smallest rectangle, at any whole-degree rotation, holding the
+ * points (pixel indices in a width-wide grid, in scan order) as pixels. At
+ * most MAX_HULL_POINTS of them are used, evenly spaced; of those, only each
+ * row's leftmost and rightmost can be extreme along any direction (the
+ * points between project between them), so only they are projected.
+ */
+function smallestRotatedRectangle(points: PixelList, width: number, height: number): number {
+  const step = Math.max(1, Math.ceil(points.length / MAX_HULL_POINTS));
+  const rowMin = new Int32Array(height).fill(-1);
+  const rowMax = new Int32Array(height).fill(-1);
+  for (let p = 0; p < points.length; p += step) {
+    const i = points.items[p]!;
+    const y = Math.floor(i / width);
+    const x = i - y * width;
+    if (rowMin[y] === -1 || x < rowMin[y]!) rowMin[y] = x;
+    if (x > rowMax[y]!) rowMax[y] = x;
+  }
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let y = 0; y < height; y++) {
+    if (rowMin[y] === -1) continue;
+    xs.push(rowMin[y]!, rowMax[y]!);
+    ys.push(y, y);
+  }
   let best = Infinity;
   for (let degrees = 0; degrees < RIGHT_ANGLE_DEGREES; degrees++) {
-    const angle = (degrees * Math.PI) / 180;
-    const cos = Math.cos(angle);
-    const sin = Math.sin(angle);
+    const cos = ROTATION_COS[degrees]!;
+    const sin = ROTATION_SIN[degrees]!;
     let minU = Infinity;
     let maxU = -Infinity;
     let minV = Infinity;
     let maxV = -Infinity;
-    for (let p = 0; p < count; p += step) {
-      const x = points[2 * p]!;
-      const y = points[2 * p + 1]!;
+    for (let p = 0; p < xs.length; p++) {
+      const x = xs[p]!;
+      const y = ys[p]!;
       const u = x * cos + y * sin;
       const v = y * cos - x * sin;
-      minU = Math.min(minU, u);
-      maxU = Math.max(maxU, u);
-      minV = Math.min(minV, v);
-      maxV = Math.max(maxV, v);
+      if (u < minU) minU = u;
+      if (u > maxU) maxU = u;
+      if (v < minV) minV = v;
+      if (v > maxV) maxV = v;
     }
     best = Math.min(best, (maxU - minU + 1) * (maxV - minV + 1));
   }
   return best;
+}
+
+/** 1 where a pixel is within `radius` (in x and in y) of a set pixel of `mask`: a square dilation, row pass then column pass. */
+function nearMask(mask: Uint8Array, width: number, height: number, radius: number): Uint8Array {
+  const rows = new Uint8Array(mask.length);
+  for (let y = 0; y < height; y++) {
+    const o = y * width;
+    // Distance back to the last set pixel in this row, carried along.
+    let last = -Infinity;
+    for (let x = 0; x < width + radius; x++) {
+      if (x < width && mask[o + x]) last = x;
+      const target = x - radius;
+      if (target >= 0 && x - last <= 2 * radius) rows[o + target] = 1;
+    }
+  }
+  const out = new Uint8Array(mask.length);
+  for (let x = 0; x < width; x++) {
+    let last = -Infinity;
+    for (let y = 0; y < height + radius; y++) {
+      if (y < height && rows[y * width + x]) last = y;
+      const target = y - radius;
+      if (target >= 0 && y - last <= 2 * radius) out[target * width + x] = 1;
+    }
+  }
+  return out;
 }
 
 /**
@@ -385,22 +614,13 @@ function sheetOnly(found: LocatedInk, image: GreyImage, outside: Uint8Array): Gr
   const { box } = found;
   const { width, height } = box;
   const data = new Uint8Array(width * height);
-  const paper = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      data[y * width + x] = image.data[(box.top + y) * image.width + box.left + x]!;
-      let nearOutside = false;
-      for (let dy = -SHEET_EDGE; dy <= SHEET_EDGE && !nearOutside; dy++) {
-        const yy = y + dy;
-        if (yy < 0 || yy >= height) continue;
-        for (let dx = -SHEET_EDGE; dx <= SHEET_EDGE && !nearOutside; dx++) {
-          const xx = x + dx;
-          nearOutside = xx >= 0 && xx < width && outside[yy * width + xx] === 1;
-        }
-      }
-      paper[y * width + x] = nearOutside ? 0 : 1;
-    }
+    const from = (box.top + y) * image.width + box.left;
+    data.set(image.data.subarray(from, from + width), y * width);
   }
+  const near = nearMask(outside, width, height, SHEET_EDGE);
+  const paper = new Uint8Array(width * height);
+  for (let i = 0; i < paper.length; i++) paper[i] = near[i] ? 0 : 1;
   const sheet = { data, width, height };
   const plane = fitBackground(sheet, paper);
   for (let y = 0; y < height; y++) {

@@ -1,14 +1,16 @@
-import sharp from 'sharp';
 import { ImageError } from './errors.ts';
-import { decodeWorkingImage, readImageHeader, type GreyImage, type ImageFormat } from './decode.ts';
-import { centreInFrame, digitBoxSize } from './frame.ts';
+import { decodeImage, type GreyImage, type ImageFormat } from './decode.ts';
+import { centreInFrame, digitBoxSize, frameBytes } from './frame.ts';
 import { locateDigit, type Box, type Polarity } from './ink.ts';
 import { resolvePreprocessOptions, type PreprocessOptions } from './options.ts';
-import { normaliseStrokeWidth, type InkImage } from './stroke.ts';
+import { resizeGrey } from './resize.ts';
+import { normaliseStrokeWidth } from './stroke.ts';
 
 export interface PreprocessedDigit {
   /** 784 values in [0, 1], row-major 28x28, white ink (1) on black (0), MNIST layout. */
   pixels: Float32Array;
+  /** The same 784 values as bytes, round(255 * v): what @digitq/contracts' quantizePixels gives, without its per-value callback. */
+  pixelBytes: Uint8Array;
   format: ImageFormat;
   /** Size of the original image as displayed (after EXIF orientation). */
   width: number;
@@ -20,18 +22,6 @@ export interface PreprocessedDigit {
 }
 
 export type PreprocessResult = { ok: true; digit: PreprocessedDigit } | { ok: false; error: ImageError };
-
-/** Resamples the cropped ink to the 20-px digit box (Lanczos-3, anti-aliased when shrinking). */
-async function resizeToDigitBox(crop: InkImage): Promise<GreyImage> {
-  const size = digitBoxSize(crop.width, crop.height);
-  const { data, info } = await sharp(crop.ink, { raw: { width: crop.width, height: crop.height, channels: 1 } })
-    .resize({ ...size, fit: 'fill', kernel: 'lanczos3' })
-    .toColourspace('b-w')
-    .raw({ depth: 'uchar' })
-    .toBuffer({ resolveWithObject: true });
-  if (info.channels !== 1) throw new Error(`expected 1 channel from sharp, got ${info.channels}`);
-  return { data, width: info.width, height: info.height };
-}
 
 function toOriginalBox(box: Box, working: GreyImage, width: number, height: number): Box {
   const sx = width / working.width;
@@ -56,13 +46,16 @@ function toOriginalBox(box: Box, working: GreyImage, width: number, height: numb
  */
 export async function preprocessDigitImage(bytes: Uint8Array, options?: Partial<PreprocessOptions>): Promise<PreprocessedDigit> {
   const resolved = resolvePreprocessOptions(options);
-  const header = await readImageHeader(bytes, resolved);
-  const working = await decodeWorkingImage(bytes, resolved);
+  const { working, ...header } = await decodeImage(bytes, resolved);
   const located = locateDigit(working, resolved.minInkContrast);
   const crop = normaliseStrokeWidth({ ink: located.ink, width: located.box.width, height: located.box.height });
-  const digit = await resizeToDigitBox(crop);
+  const box = digitBoxSize(crop.width, crop.height);
+  // Lanczos-3, anti-aliased when shrinking (the same pixels sharp's resize gives).
+  const digit = resizeGrey({ data: crop.ink, width: crop.width, height: crop.height }, box.width, box.height);
+  const pixels = centreInFrame(digit.data, digit.width, digit.height);
   return {
-    pixels: centreInFrame(digit.data, digit.width, digit.height),
+    pixels,
+    pixelBytes: frameBytes(pixels),
     format: header.format,
     width: header.width,
     height: header.height,

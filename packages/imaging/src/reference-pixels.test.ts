@@ -61,6 +61,7 @@ describe('preprocessDigitImage against the reference pixels', () => {
       expect(Math.abs(digit.inkBox[side] - expected.inkBox[side]), side).toBeLessThanOrEqual(slack);
     }
     expect(digit.pixels).toHaveLength(FRAME_PIXELS);
+    expect(digit.pixelBytes).toEqual(Uint8Array.from(digit.pixels, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)));
     const mad = meanAbsDiff(digit.pixels, expected.pixels);
     mads.push(mad);
     expect(mad).toBeLessThanOrEqual(MAX_MEAN_ABS_DIFF);

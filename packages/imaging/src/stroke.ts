@@ -27,12 +27,19 @@ export interface InkImage {
 export function strokeWidth({ ink, width, height }: InkImage): number {
   let area = 0;
   let boundary = 0;
-  const isStroke = (x: number, y: number) => x >= 0 && x < width && y >= 0 && y < height && ink[y * width + x]! >= STROKE_LEVEL;
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if (!isStroke(x, y)) continue;
+    for (let x = 0, i = y * width; x < width; x++, i++) {
+      if (ink[i]! < STROKE_LEVEL) continue;
       area++;
-      if (!isStroke(x - 1, y) || !isStroke(x + 1, y) || !isStroke(x, y - 1) || !isStroke(x, y + 1)) boundary++;
+      // A neighbour outside the image is not stroke.
+      if (
+        x === 0 || ink[i - 1]! < STROKE_LEVEL ||
+        x === width - 1 || ink[i + 1]! < STROKE_LEVEL ||
+        y === 0 || ink[i - width]! < STROKE_LEVEL ||
+        y === height - 1 || ink[i + width]! < STROKE_LEVEL
+      ) {
+        boundary++;
+      }
     }
   }
   return boundary > 0 ? (2 * area) / boundary : 0;
