@@ -2,10 +2,13 @@
  * The HTTP API as an Express app, without listen(): main.ts serves it, tests
  * drive it with supertest. Everything it talks to comes in through AppDeps.
  *
- * Order matters: request log and metrics first; then what needs no API key
- * (health, readiness, the OpenAPI document and Swagger UI); then the operator
- * surface behind the admin guard (bull-board, /metrics); then API-key auth
- * (which sets the owner) and the per-key rate limit for everything after.
+ * Every route is in one table (http/routes.ts); the Express adapter mounts
+ * it and the OpenAPI document is generated from it. Order matters: request
+ * log and metrics first; then the routes that need no API key (health,
+ * readiness, the OpenAPI document and Swagger UI) and the operator surface
+ * behind the admin guard (/metrics, model activation, bull-board); then
+ * API-key auth (which sets the owner) and the per-key rate limit for
+ * everything after, the client routes and unknown paths alike.
  */
 import type { Queue } from 'bullmq';
 import express, { type Express } from 'express';
@@ -27,17 +30,11 @@ import { perOwnerRateLimit } from './middleware/rate-limit.ts';
 import { UploadBudget } from './middleware/upload-budget.ts';
 import { MemoryReclaimer } from './memory-reclaim.ts';
 import { requestLog } from './middleware/request-log.ts';
-import { createOpenApiDocument } from './openapi/document.ts';
-import { adminRouter } from './routes/admin.ts';
-import { docsRouter } from './routes/docs.ts';
-import { healthRouter } from './routes/health.ts';
-import { jobsRouter } from './routes/jobs.ts';
-import { predictRouter } from './routes/predict.ts';
-import { trainingsRouter } from './routes/trainings.ts';
-import { modelActivationRouter, modelsRouter } from './routes/models.ts';
-import { metricsRouter } from './routes/metrics.ts';
-import { readyRouter } from './routes/ready.ts';
-import { workersRouter } from './routes/workers.ts';
+import { adminRouter } from './http/bull-board.ts';
+import { expressRouter } from './http/express-adapter.ts';
+import { createOpenApiDocument } from './http/openapi.ts';
+import { createRoutes } from './http/routes.ts';
+import { docsRouter } from './http/swagger-ui.ts';
 
 export type AppConfig = Pick<
   Config,
@@ -102,13 +99,6 @@ export function createApp(deps: AppDeps): Express {
   const adminGuard = requireAdmin({ credentials: admin, apiKeysEnabled: keyring.enabled });
   const metrics = createApiMetrics({ registry: deps.metrics, queues: deps.queues, redis: deps.redis, prefix: deps.prefix });
   const admit = queueBackpressure({ countQueued: () => jobs.queuedCount(), maxQueued: config.MAX_QUEUED_JOBS });
-  const document = createOpenApiDocument({
-    apiKeysEnabled: keyring.enabled,
-    adminEnabled: admin.apiKey !== undefined || admin.basic !== undefined,
-    maxImagesPerJob: config.MAX_IMAGES_PER_JOB,
-    maxImageBytes: config.MAX_IMAGE_BYTES,
-  });
-
   // A claim outlives its creator only when Redis failed mid-creation; a creation takes at most a few Redis
   // timeouts, so a retry may take over after that (a takeover of a live one is harmless: same job id).
   const idempotency = new IdempotencyKeys(deps.redis, deps.prefix, {
@@ -118,7 +108,6 @@ export function createApp(deps: AppDeps): Express {
   // One budget for every route that takes a body: it bounds what this process buffers at once.
   const reclaimer = new MemoryReclaimer();
   const uploads = deps.uploads ?? new UploadBudget(config.UPLOAD_BUDGET_BYTES, (bytes, idle) => reclaimer.bodyAnswered(bytes, idle));
-  const bodyLimits = { uploads, maxRequestBytes: config.MAX_REQUEST_BYTES };
   const intake: IntakeDeps = {
     jobs,
     trainings: deps.trainings,
@@ -132,23 +121,30 @@ export function createApp(deps: AppDeps): Express {
     predictTimeoutMs: config.PREDICT_TIMEOUT_MS,
     shutdown: deps.shutdown,
   };
+  const routes = createRoutes({
+    intake,
+    readiness: { redis: deps.redis, prefix: deps.prefix },
+    metrics: metrics.registry,
+    document: () => document,
+    maxImageBytes: config.MAX_IMAGE_BYTES,
+    maxImagesPerJob: config.MAX_IMAGES_PER_JOB,
+  });
+  const document = createOpenApiDocument(routes, {
+    apiKeysEnabled: keyring.enabled,
+    adminEnabled: admin.apiKey !== undefined || admin.basic !== undefined,
+  });
+  const adapter = { adminGuard, admit, uploads, maxRequestBytes: config.MAX_REQUEST_BYTES };
+
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(deps.logger));
   app.use(httpMetrics(metrics));
-  app.use(healthRouter());
-  app.use(readyRouter({ redis: deps.redis, prefix: deps.prefix }));
+  app.use(expressRouter(routes.filter((route) => route.access !== 'apiKey'), adapter));
   app.use(docsRouter(document));
   app.use(adminRouter({ queues: deps.queues, readOnly: config.BULL_BOARD_READ_ONLY, guard: adminGuard }));
-  app.use(metricsRouter({ registry: metrics.registry, guard: adminGuard }));
-  app.use(modelActivationRouter({ intake, adminGuard }));
   app.use(authenticate(keyring));
   if (config.RATE_LIMIT_PER_S > 0) app.use(perOwnerRateLimit({ redis: deps.redis, prefix: deps.prefix, perSecond: config.RATE_LIMIT_PER_S, logger: deps.logger }));
-  app.use(workersRouter({ intake }));
-  app.use(predictRouter({ intake, admit, ...bodyLimits, maxImageBytes: config.MAX_IMAGE_BYTES }));
-  app.use(jobsRouter({ intake, admit, ...bodyLimits, maxImageBytes: config.MAX_IMAGE_BYTES, maxImagesPerJob: config.MAX_IMAGES_PER_JOB }));
-  app.use(trainingsRouter({ intake, uploads }));
-  app.use(modelsRouter({ intake }));
+  app.use(expressRouter(routes.filter((route) => route.access === 'apiKey'), adapter));
   app.use(routeNotFound());
   app.use(errorHandler());
   return app;

@@ -10,7 +10,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DOCS_PATH } from './routes/docs.ts';
+import { DOCS_PATH } from './http/swagger-ui.ts';
 import { TEST_CONFIG, createTestStack, type TestStack } from './test-stack.ts';
 
 const UNDOCUMENTED = new Set([`GET ${DOCS_PATH}`]);

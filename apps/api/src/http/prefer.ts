@@ -3,7 +3,6 @@
  * for a final answer than poll. Values above MAX_PREFER_WAIT_S are clamped;
  * malformed preferences are ignored, as the RFC asks.
  */
-import type { Request, Response } from 'express';
 
 export const MAX_PREFER_WAIT_S = 60;
 
@@ -21,12 +20,7 @@ export function parsePreferWait(header: string | readonly string[] | undefined):
   return null;
 }
 
-export function preferredWaitS(req: Request): number | null {
-  return parsePreferWait(req.headers.prefer);
-}
-
 /** Tells the client its wait preference was honoured; the answer depends on Prefer, so caches must key on it. */
-export function markWaitApplied(res: Response, waitS: number | null): void {
-  res.vary('Prefer');
-  if (waitS !== null) res.setHeader('Preference-Applied', `wait=${waitS}`);
+export function waitAppliedHeaders(waitS: number | null): Record<string, string> {
+  return { Vary: 'Prefer', ...(waitS === null ? {} : { 'Preference-Applied': `wait=${waitS}` }) };
 }

@@ -1,15 +1,14 @@
 /**
- * GET /openapi.json (the document) and Swagger UI at /docs/ (swagger-ui-express
- * serving that same document inline), where "Try it out" sends real
- * requests, file uploads and the API key ("Authorize") included.
+ * Swagger UI at /docs/ (swagger-ui-express serving the OpenAPI document
+ * inline; GET /openapi.json is in the route table), where "Try it out" sends
+ * real requests, file uploads and the API key ("Authorize") included.
  */
 import { Router } from 'express';
 import swaggerUi, { type SwaggerUiOptions } from 'swagger-ui-express';
 import { labelRoute } from '../metrics.ts';
-import type { OpenApiDocument } from '../openapi/document.ts';
+import type { OpenApiDocument } from './openapi.ts';
 
 export const DOCS_PATH = '/docs';
-export const OPENAPI_PATH = '/openapi.json';
 
 const UI_OPTIONS: SwaggerUiOptions = {
   customSiteTitle: 'digitq API',
@@ -18,9 +17,6 @@ const UI_OPTIONS: SwaggerUiOptions = {
 
 export function docsRouter(document: OpenApiDocument): Router {
   const router = Router();
-  router.get(OPENAPI_PATH, (_req, res) => {
-    res.json(document);
-  });
   // The page loads its assets relative to itself, so it must be served at /docs/ (a relative redirect keeps any proxy prefix).
   router.get(DOCS_PATH, (req, res, next) => {
     const [path = '', query] = req.originalUrl.split('?', 2);

@@ -1,0 +1,470 @@
+/**
+ * The route table: every route of the HTTP API once, in the order the
+ * OpenAPI document lists them. A handler reads its request through the
+ * intake, calls its use case and says the result as HTTP (status, headers,
+ * body); errors are thrown and answered by the error handler with the status
+ * of their code (status.ts). Mounting (express-adapter.ts, app.ts) and the
+ * document (openapi.ts) are generated from this table.
+ *
+ * Not here: the two HTML UIs, Swagger UI (/docs) and bull-board
+ * (/admin/queues), which are sub-apps of their own.
+ */
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import {
+  createJobFieldsSchema,
+  createJobJsonBodySchema,
+  healthResponseSchema,
+  jobListSchema,
+  jobViewSchema,
+  listJobsQuerySchema,
+  modelListSchema,
+  modelNameSchema,
+  modelVersionSchema,
+  modelVersionViewSchema,
+  notReadyResponseSchema,
+  predictFieldsSchema,
+  predictResponseSchema,
+  readyResponseSchema,
+  trainingRequestSchema,
+  trainingViewSchema,
+  webhookAttemptListSchema,
+  workerListSchema,
+  type ErrorCode,
+  type HealthResponse,
+  type NotReadyResponse,
+  type ReadyResponse,
+} from '@digitq/contracts';
+import {
+  JOB_NO_IMAGE_MESSAGE,
+  PREDICT_NO_IMAGE_MESSAGE,
+  readJsonJobRequest,
+  readListJobsQuery,
+  readModelVersionRef,
+  readMultipartJobRequest,
+  readPredictRequest,
+  readTrainingRequest,
+} from '../intake/requests.ts';
+import {
+  EXAMPLE_IMAGE_BASE64,
+  EXAMPLE_JOB_ID,
+  canceledJobExample,
+  jobListExample,
+  metricsExample,
+  modelListExample,
+  modelVersionExample,
+  notReadyExample,
+  predictExample,
+  queuedJobExample,
+  succeededJobExample,
+  trainingExample,
+  trainingRequestExample,
+  webhookAttemptsExample,
+  workerListExample,
+} from './openapi-examples.ts';
+import { readinessProblems, type ReadinessDeps } from '../readiness.ts';
+import type { IntakeDeps } from '../use-cases/deps.ts';
+import { cancelJob, getJob, isFinished, listJobWebhookAttempts, listJobs, submitJob } from '../use-cases/jobs.ts';
+import { activateModel, getModel, listModels } from '../use-cases/models.ts';
+import { jobPath, trainingPath } from '../use-cases/paths.ts';
+import { predictDigit } from '../use-cases/predict.ts';
+import { cancelTraining, getTraining, startTraining } from '../use-cases/trainings.ts';
+import { listWorkers } from '../use-cases/workers.ts';
+import { IDEMPOTENT_REPLAYED_HEADER, idempotencyOf } from './idempotency.ts';
+import { API_VERSION, json, locationHeader, type OpenApiDocument } from './openapi.ts';
+import { MAX_PREFER_WAIT_S, parsePreferWait, waitAppliedHeaders } from './prefer.ts';
+import { ownerOf, type DocumentedError, type HttpRequest, type Route } from './route.ts';
+import { jobFailureStatus } from './status.ts';
+
+export const OPENAPI_PATH = '/openapi.json';
+export const METRICS_PATH = '/metrics';
+
+/** A training request is a few settings; 16 KiB leaves room for a long webhook URL and dataset path. */
+const TRAINING_BODY_LIMIT_BYTES = 16 * 1024;
+const NOT_READY_STATUS = 503;
+
+/** A failed job's own codes, answered by POST /predict when the job it waited on failed. */
+const JOB_FAILURES: DocumentedError[] = (['JOB_CANCELED', 'JOB_FAILED'] as const).map((code) => ({ code, status: jobFailureStatus(code) }));
+const IMAGE_ERRORS: ErrorCode[] = ['IMAGE_TOO_LARGE', 'IMAGE_TOO_MANY_PIXELS', 'IMAGE_UNSUPPORTED_FORMAT', 'IMAGE_CORRUPT', 'IMAGE_BLANK', 'IMAGE_EMPTY_INPUT', 'IMAGE_TIMEOUT'];
+
+export interface RouteContext {
+  intake: IntakeDeps;
+  readiness: ReadinessDeps;
+  /** The registry GET /metrics exposes. */
+  metrics: Registry;
+  /** The document GET /openapi.json serves (generated from these routes, so asked for when served). */
+  document: () => OpenApiDocument;
+  maxImageBytes: number;
+  maxImagesPerJob: number;
+}
+
+function jobRef(request: HttpRequest): { owner: string; id: string } {
+  return { owner: ownerOf(request), id: request.params.id! };
+}
+
+export function createRoutes(ctx: RouteContext): Route[] {
+  const { intake } = ctx;
+  // Named components. Nested schemas are inlined (zod-to-openapi only references schemas named where they are defined).
+  const JobView = jobViewSchema.meta({ id: 'JobView', description: 'An inference job as clients see it' });
+  const TrainingView = trainingViewSchema.meta({ id: 'TrainingView', description: 'A training job' });
+  const ModelVersionView = modelVersionViewSchema.meta({ id: 'ModelVersion', description: 'A model version: its training, metrics and whether it serves' });
+  const binaryFile = z.string().meta({ format: 'binary' });
+  const jobIdParams = z.object({ id: z.string().meta({ description: 'The job id (a UUID)', example: EXAMPLE_JOB_ID }) });
+  const trainingIdParams = z.object({ id: z.string().meta({ description: 'The training id (a UUID)', example: trainingExample.id }) });
+  const modelParams = z.object({
+    name: modelNameSchema.meta({ example: 'digitnet' }),
+    version: modelVersionSchema.meta({ example: 'v3' }),
+  });
+  const preferHeader = z.object({
+    Prefer: z
+      .string()
+      .optional()
+      .meta({ description: `\`wait=N\`: hold the answer up to N seconds (at most ${MAX_PREFER_WAIT_S}) for the job to finish instead of polling (RFC 7240)`, example: 'wait=10' }),
+  });
+  const idempotencyHeader = z.object({
+    'Idempotency-Key': z
+      .string()
+      .min(1)
+      .max(255)
+      .optional()
+      .meta({
+        description:
+          'Makes a retry safe: the same key with the same request returns the same job (with `Idempotent-Replayed: true`) for IDEMPOTENCY_TTL_S (24 h); the same key with a different request is 409 IDEMPOTENCY_CONFLICT. Keys are per API key.',
+        example: '9b2e6c1a-5f0d-4c3b-8a7e-1d2f3a4b5c6d',
+      }),
+  });
+  const replayed = (yes: boolean): Record<string, string> => (yes ? { [IDEMPOTENT_REPLAYED_HEADER]: 'true' } : {});
+  const none = { kind: 'none' } as const;
+
+  return [
+    // --- Operations surface (no API key) ---
+    {
+      method: 'get',
+      path: '/healthz',
+      operationId: 'health',
+      tags: ['operations'],
+      summary: 'Liveness: the process serves HTTP',
+      access: 'public',
+      body: none,
+      responses: { 200: json(healthResponseSchema, { status: 'ok' }, 'Alive') },
+      errors: [],
+      handler: async () => ({ status: 200, body: { status: 'ok' } satisfies HealthResponse }),
+    },
+    {
+      method: 'get',
+      path: '/readyz',
+      operationId: 'ready',
+      tags: ['operations'],
+      summary: 'Readiness: Redis answers and a worker with a loaded model reported recently',
+      description: 'For load balancers and orchestrators: take the instance out of rotation while this is 503.',
+      access: 'public',
+      body: none,
+      responses: {
+        200: json(readyResponseSchema, { status: 'ready' }, 'Ready to serve predictions'),
+        503: json(notReadyResponseSchema, notReadyExample, 'Not ready, with the reasons'),
+      },
+      errors: [],
+      handler: async () => {
+        const headers = { 'Cache-Control': 'no-store' };
+        const reasons = await readinessProblems(ctx.readiness).catch((error: unknown) => [`readiness check failed: ${error instanceof Error ? error.message : String(error)}`]);
+        if (reasons.length === 0) return { status: 200, headers, body: { status: 'ready' } satisfies ReadyResponse };
+        return { status: NOT_READY_STATUS, headers, body: { status: 'unavailable', reasons } satisfies NotReadyResponse };
+      },
+    },
+    {
+      method: 'get',
+      path: OPENAPI_PATH,
+      operationId: 'openapi',
+      tags: ['operations'],
+      summary: 'This document',
+      access: 'public',
+      body: none,
+      responses: {
+        200: {
+          description: 'The OpenAPI 3.1 document',
+          content: { 'application/json': { schema: { type: 'object' }, example: { openapi: '3.1.0', info: { title: 'digitq', version: API_VERSION }, paths: {} } } },
+        },
+      },
+      errors: [],
+      handler: async () => ({ status: 200, body: ctx.document() }),
+    },
+    {
+      method: 'get',
+      path: METRICS_PATH,
+      operationId: 'metrics',
+      tags: ['operations'],
+      summary: 'Prometheus metrics of this API instance',
+      description:
+        'HTTP requests by route pattern and status, queue depth per state, live workers and the model versions they serve. Job timings and webhook deliveries are measured by the workers (their --metrics-port).',
+      access: 'admin',
+      body: none,
+      responses: {
+        200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' }, example: metricsExample } } },
+      },
+      errors: ['UNAUTHORIZED', 'FORBIDDEN'],
+      handler: async () => ({
+        status: 200,
+        headers: { 'Cache-Control': 'no-store' },
+        text: { contentType: ctx.metrics.contentType, content: await ctx.metrics.metrics() },
+      }),
+    },
+
+    // --- Predictions and jobs ---
+    {
+      method: 'post',
+      path: '/predict',
+      operationId: 'predict',
+      tags: ['predict'],
+      summary: 'Classify one image and wait for the answer',
+      description:
+        'Submits a one-image job and waits for it (PREDICT_TIMEOUT_MS). A slow job answers 504 with its Location, where the result can be read later. Refused with 429 QUEUE_FULL while the queue is full.',
+      access: 'apiKey',
+      body: {
+        kind: 'images',
+        fileFields: ['file', 'image'],
+        maxFiles: 1,
+        maxFileBytes: ctx.maxImageBytes,
+        json: false,
+        tooManyFilesMessage: 'POST /predict takes exactly one image; send several to POST /v1/jobs',
+        noImageMessage: PREDICT_NO_IMAGE_MESSAGE,
+      },
+      admit: true,
+      request: {
+        body: {
+          required: true,
+          content: {
+            'multipart/form-data': {
+              schema: z.object({
+                file: binaryFile.meta({ description: `The image (PNG, JPEG, GIF, WebP, BMP or TIFF; at most ${ctx.maxImageBytes} bytes). The field may also be named \`image\`.` }),
+                ...predictFieldsSchema.shape,
+              }),
+            },
+          },
+        },
+      },
+      responses: {
+        200: json(predictResponseSchema.meta({ id: 'PredictResponse' }), predictExample, 'The digit, its confidence, and the model that read it'),
+      },
+      errors: ['VALIDATION_FAILED', 'NO_IMAGE', 'TOO_MANY_IMAGES', 'MODEL_NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_FULL', 'TIMEOUT', ...IMAGE_ERRORS, ...JOB_FAILURES],
+      handler: async (request) => {
+        const input = readPredictRequest(request.files, request.body);
+        return { status: 200, body: await predictDigit({ ...input, owner: ownerOf(request) }, intake) };
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/jobs',
+      operationId: 'createJob',
+      tags: ['jobs'],
+      summary: 'Submit a batch of images',
+      description: `Up to ${ctx.maxImagesPerJob} images per job, as multipart/form-data (repeated \`image\` file fields) or JSON (base64). Answers 202 with the queued job, or 200 with the finished job when \`Prefer: wait\` was enough. Refused with 429 QUEUE_FULL while the queue is full.`,
+      access: 'apiKey',
+      body: {
+        kind: 'images',
+        fileFields: ['image'],
+        maxFiles: ctx.maxImagesPerJob,
+        maxFileBytes: ctx.maxImageBytes,
+        json: true,
+        tooManyFilesMessage: `too many images; at most ${ctx.maxImagesPerJob} per job`,
+        noImageMessage: JOB_NO_IMAGE_MESSAGE,
+      },
+      admit: true,
+      request: {
+        headers: z.object({ ...idempotencyHeader.shape, ...preferHeader.shape }),
+        body: {
+          required: true,
+          content: {
+            'multipart/form-data': {
+              schema: z.object({
+                image: z
+                  .array(binaryFile)
+                  .min(1)
+                  .max(ctx.maxImagesPerJob)
+                  .meta({ description: `The images, one file part each (at most ${ctx.maxImageBytes} bytes per image)` }),
+                ...createJobFieldsSchema.shape,
+              }),
+            },
+            'application/json': {
+              schema: createJobJsonBodySchema.meta({ id: 'CreateJobJsonBody' }),
+              example: { images: [EXAMPLE_IMAGE_BASE64], webhook: 'https://example.com/hooks/digits', priority: 7 },
+            },
+          },
+        },
+      },
+      responses: {
+        202: json(JobView, queuedJobExample, 'Accepted: the job is queued', z.object({ Location: locationHeader() })),
+        200: json(JobView, succeededJobExample, 'The job finished within the `Prefer: wait` time', z.object({ Location: locationHeader() })),
+      },
+      errors: ['VALIDATION_FAILED', 'NO_IMAGE', 'TOO_MANY_IMAGES', 'IDEMPOTENCY_CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'WEBHOOK_URL_REFUSED', 'QUEUE_FULL', ...IMAGE_ERRORS],
+      handler: async (request) => {
+        // Validated before anything else (the idempotency fingerprint included) looks into the body.
+        const job =
+          request.bodyType === 'multipart' ? readMultipartJobRequest(request.files, request.body, ctx.maxImagesPerJob) : readJsonJobRequest(request.body, ctx.maxImagesPerJob);
+        const waitS = parsePreferWait(request.headers.prefer);
+        const submitted = await submitJob({ ...job, owner: ownerOf(request), idempotency: idempotencyOf(request), waitS }, intake);
+        return {
+          status: isFinished(submitted.job) ? 200 : 202,
+          headers: { ...replayed(submitted.replayed), Location: jobPath(submitted.job.id), ...waitAppliedHeaders(waitS) },
+          body: submitted.job,
+        };
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/jobs',
+      operationId: 'listJobs',
+      tags: ['jobs'],
+      summary: "List this key's jobs, newest first",
+      access: 'apiKey',
+      body: none,
+      request: { query: listJobsQuerySchema },
+      responses: { 200: json(jobListSchema.meta({ id: 'JobList' }), jobListExample, 'A page of jobs') },
+      errors: ['VALIDATION_FAILED'],
+      handler: async (request) => ({ status: 200, body: await listJobs({ owner: ownerOf(request), query: readListJobsQuery(request.query) }, intake) }),
+    },
+    {
+      method: 'get',
+      path: '/v1/jobs/:id',
+      operationId: 'getJob',
+      tags: ['jobs'],
+      summary: 'Read a job',
+      access: 'apiKey',
+      body: none,
+      request: { params: jobIdParams, headers: preferHeader },
+      responses: { 200: json(JobView, succeededJobExample, 'The job') },
+      errors: ['JOB_NOT_FOUND'],
+      handler: async (request) => {
+        const waitS = parsePreferWait(request.headers.prefer);
+        const job = await getJob({ ...jobRef(request), waitS }, intake);
+        return { status: 200, headers: waitAppliedHeaders(waitS), body: job };
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/jobs/:id/cancel',
+      operationId: 'cancelJob',
+      tags: ['jobs'],
+      summary: 'Cancel a queued or running job',
+      access: 'apiKey',
+      body: none,
+      request: { params: jobIdParams },
+      responses: { 200: json(JobView, canceledJobExample, 'The job, canceled') },
+      errors: ['JOB_NOT_FOUND', 'JOB_FINISHED'],
+      handler: async (request) => ({ status: 200, body: await cancelJob(jobRef(request), intake) }),
+    },
+    {
+      method: 'get',
+      path: '/v1/jobs/:id/webhooks',
+      operationId: 'listJobWebhookAttempts',
+      tags: ['jobs'],
+      summary: "The job's webhook delivery attempts, oldest first",
+      access: 'apiKey',
+      body: none,
+      request: { params: jobIdParams },
+      responses: { 200: json(webhookAttemptListSchema.meta({ id: 'WebhookAttemptList' }), webhookAttemptsExample, 'Delivery attempts') },
+      errors: ['JOB_NOT_FOUND'],
+      handler: async (request) => ({ status: 200, body: await listJobWebhookAttempts(jobRef(request), intake) }),
+    },
+    {
+      method: 'get',
+      path: '/v1/workers',
+      operationId: 'listWorkers',
+      tags: ['operations'],
+      summary: 'Live workers and the model versions they have loaded',
+      access: 'apiKey',
+      body: none,
+      responses: { 200: json(workerListSchema.meta({ id: 'WorkerList' }), workerListExample, 'Workers whose heartbeat is current') },
+      errors: [],
+      handler: async () => ({ status: 200, body: await listWorkers(intake) }),
+    },
+
+    // --- Trainings ---
+    {
+      method: 'post',
+      path: '/v1/trainings',
+      operationId: 'createTraining',
+      tags: ['trainings'],
+      summary: 'Start training a new model version',
+      access: 'apiKey',
+      body: { kind: 'json', maxBytes: TRAINING_BODY_LIMIT_BYTES },
+      request: { body: { required: true, content: { 'application/json': { schema: trainingRequestSchema.meta({ id: 'TrainingRequest' }), example: trainingRequestExample } } } },
+      responses: {
+        202: json(TrainingView, { ...trainingExample, status: 'queued', started_at: null, progress: null }, 'Accepted: the training is queued', z.object({ Location: z.string() })),
+      },
+      errors: ['VALIDATION_FAILED', 'UNSUPPORTED_MEDIA_TYPE', 'WEBHOOK_URL_REFUSED'],
+      handler: async (request) => {
+        const training = readTrainingRequest(request.body);
+        const started = await startTraining({ owner: ownerOf(request), request: training, idempotency: idempotencyOf(request) }, intake);
+        return { status: 202, headers: { ...replayed(started.replayed), Location: trainingPath(started.training.id) }, body: started.training };
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/trainings/:id',
+      operationId: 'getTraining',
+      tags: ['trainings'],
+      summary: 'Read a training: status, progress, per-epoch history',
+      access: 'apiKey',
+      body: none,
+      request: { params: trainingIdParams },
+      responses: { 200: json(TrainingView, trainingExample, 'The training') },
+      errors: ['JOB_NOT_FOUND'],
+      handler: async (request) => ({ status: 200, body: await getTraining(jobRef(request), intake) }),
+    },
+    {
+      method: 'post',
+      path: '/v1/trainings/:id/cancel',
+      operationId: 'cancelTraining',
+      tags: ['trainings'],
+      summary: 'Cancel a training (it stops at the end of the current batch)',
+      access: 'apiKey',
+      body: none,
+      request: { params: trainingIdParams },
+      responses: { 200: json(TrainingView, { ...trainingExample, status: 'canceled' }, 'The training, canceled') },
+      errors: ['JOB_NOT_FOUND', 'JOB_FINISHED'],
+      handler: async (request) => ({ status: 200, body: await cancelTraining(jobRef(request), intake) }),
+    },
+
+    // --- Models ---
+    {
+      method: 'get',
+      path: '/v1/models',
+      operationId: 'listModels',
+      tags: ['models'],
+      summary: 'Every model, its versions and the active one',
+      access: 'apiKey',
+      body: none,
+      responses: { 200: json(modelListSchema.meta({ id: 'ModelList' }), modelListExample, 'The models') },
+      errors: [],
+      handler: async () => ({ status: 200, body: await listModels(intake) }),
+    },
+    {
+      method: 'get',
+      path: '/v1/models/:name/:version',
+      operationId: 'getModelVersion',
+      tags: ['models'],
+      summary: 'One model version',
+      access: 'apiKey',
+      body: none,
+      request: { params: modelParams },
+      responses: { 200: json(ModelVersionView, modelVersionExample, 'The version') },
+      errors: ['VALIDATION_FAILED', 'MODEL_NOT_FOUND'],
+      handler: async (request) => ({ status: 200, body: await getModel(readModelVersionRef(request.params), intake) }),
+    },
+    {
+      // Changes the model every tenant gets: on the operator surface, behind the admin guard, not an API key.
+      method: 'post',
+      path: '/v1/models/:name/:version/activate',
+      operationId: 'activateModelVersion',
+      tags: ['models'],
+      summary: 'Make this version the one that serves; workers swap it in between batches',
+      description: 'Changes the model every tenant gets, so it needs the admin credentials (ADMIN_API_KEY or ADMIN_USER/ADMIN_PASSWORD) once any are configured.',
+      access: 'admin',
+      body: none,
+      request: { params: modelParams },
+      responses: { 200: json(ModelVersionView, modelVersionExample, 'The version, now active') },
+      errors: ['VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'MODEL_NOT_FOUND', 'RATE_LIMITED', 'INTERNAL'],
+      handler: async (request) => ({ status: 200, body: await activateModel(readModelVersionRef(request.params), intake) }),
+    },
+  ];
+}
