@@ -1,7 +1,7 @@
 /** Cross-cutting behaviour of the app: liveness, unknown routes, request ids, unexpected errors. */
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestStack, fixtures, type TestStack } from './test-stack.ts';
+import { createTestStack, fixtures, type TestStack } from '../test/api-stack.ts';
 
 let stack: TestStack;
 beforeAll(async () => {

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JobList, JobView } from '@digitq/contracts';
 import { apiKeyId } from './middleware/auth.ts';
-import { createTestStack, fixtures, type TestStack } from './test-stack.ts';
+import { createTestStack, fixtures, type TestStack } from '../test/api-stack.ts';
 
 const ALICE = 'sk_test_alice_0123456789abcdef';
 const BOB = 'sk_test_bob_0123456789abcdefgh';

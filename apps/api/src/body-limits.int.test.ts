@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CONNECTIONS_CHECK_INTERVAL_MS, applyServerTimeouts, type ServerTimeouts } from './http/server-timeouts.ts';
 import { MAX_JSON_DEPTH } from './middleware/body.ts';
 import { JSON_MEMORY_PER_BYTE, UPLOAD_BUDGET_RETRY_AFTER_S, UploadBudget } from './middleware/upload-budget.ts';
-import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from './test-stack.ts';
+import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from '../test/api-stack.ts';
 
 let stack: TestStack | undefined;
 const cleanups: (() => Promise<void> | void)[] = [];

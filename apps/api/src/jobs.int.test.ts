@@ -4,7 +4,7 @@ import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jobViewSchema, type JobView } from '@digitq/contracts';
 import { MAX_PREFER_WAIT_S } from './http/prefer.ts';
-import { createTestStack, fakeResult, fixtures, type TestStack } from './test-stack.ts';
+import { createTestStack, fakeResult, fixtures, type TestStack } from '../test/api-stack.ts';
 
 let stack: TestStack;
 beforeEach(async () => {

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PIXELS_PER_IMAGE } from '@digitq/contracts';
 import { QUEUE_COUNT_CACHE_MS, QUEUE_FULL_RETRY_AFTER_S } from './middleware/backpressure.ts';
-import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from './test-stack.ts';
+import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from '../test/api-stack.ts';
 
 const ALICE = 'sk_test_alice_0123456789abcdef';
 const BOB = 'sk_test_bob_0123456789abcdefgh';

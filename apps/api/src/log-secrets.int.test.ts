@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteKeysWithPrefix, testRedisUrl } from '@digitq/test-utils';
-import { parsedLines, startApiProcess, untilConnected, type ApiProcess } from './api-process.test-helper.ts';
+import { parsedLines, startApiProcess, untilConnected, type ApiProcess } from '../test/api-process.ts';
 
 const secret = (label: string) => `sk_${label}_${randomUUID().replace(/-/g, '')}`;
 const KEY = secret('alice');

@@ -11,7 +11,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOCS_PATH } from './http/swagger-ui.ts';
-import { TEST_CONFIG, createTestStack, type TestStack } from './test-stack.ts';
+import { TEST_CONFIG, createTestStack, type TestStack } from '../test/api-stack.ts';
 
 const UNDOCUMENTED = new Set([`GET ${DOCS_PATH}`]);
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;

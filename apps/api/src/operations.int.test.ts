@@ -5,7 +5,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PIXELS_PER_IMAGE, workerListSchema, type WorkerHeartbeat } from '@digitq/contracts';
 import { publishWorkerHeartbeat } from '@digitq/jobs';
-import { createTestStack, fixtures, type TestStack } from './test-stack.ts';
+import { createTestStack, fixtures, type TestStack } from '../test/api-stack.ts';
 
 let stack: TestStack;
 afterEach(async () => {

@@ -3,7 +3,7 @@ import { UnrecoverableError } from 'bullmq';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { errorResponseSchema, predictResponseSchema } from '@digitq/contracts';
-import { createTestStack, fakeResult, fixtures, type TestStack } from './test-stack.ts';
+import { createTestStack, fakeResult, fixtures, type TestStack } from '../test/api-stack.ts';
 
 let stack: TestStack | undefined;
 afterEach(async () => {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { NotReadyResponse, WorkerHeartbeat } from '@digitq/contracts';
 import { publishWorkerHeartbeat, removeWorkerHeartbeat } from '@digitq/jobs';
 import { startRedisServer, type RunningRedis } from '@digitq/test-utils';
-import { createTestStack, type TestStack } from './test-stack.ts';
+import { createTestStack, type TestStack } from '../test/api-stack.ts';
 
 const WAIT_TIMEOUT_MS = 15_000;
 const WAIT_INTERVAL_MS = 100;

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_NAMES } from '@digitq/contracts';
 import { renderDigitImage } from '@digitq/imaging/test-images';
 import { freePort, startRedisServer, type RunningRedis } from '@digitq/test-utils';
-import { parsedLines, startApiProcess, untilConnected, type ApiProcess } from './api-process.test-helper.ts';
+import { parsedLines, startApiProcess, untilConnected, type ApiProcess } from '../test/api-process.ts';
 
 const COMMAND_TIMEOUT_MS = 1000;
 /** Beyond the command timeout: the HTTP round trip and a busy 2-core machine. */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRedisServer, type RunningRedis } from '@digitq/test-utils';
-import { parsedLines, startApiProcess, untilConnected, type ApiProcess } from './api-process.test-helper.ts';
+import { parsedLines, startApiProcess, untilConnected, type ApiProcess } from '../test/api-process.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 3000;
 /** Beyond the deadline: process exit and a busy 2-core machine. */

@@ -1,7 +1,7 @@
 /** /v1/trainings and /v1/models over HTTP: validation, idempotency, tenancy, who may activate. */
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestStack, type TestStack } from './test-stack.ts';
+import { createTestStack, type TestStack } from '../test/api-stack.ts';
 
 const KEY_A = 'sk_test_aaaaaaaaaaaaaaaa';
 const KEY_B = 'sk_test_bbbbbbbbbbbbbbbb';

@@ -1,7 +1,7 @@
 /** Every kind of bad request: the right status and JSON error, and nothing enqueued. */
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from './test-stack.ts';
+import { TEST_CONFIG, createTestStack, fixtures, type TestStack } from '../test/api-stack.ts';
 
 let stack: TestStack;
 beforeEach(async () => {

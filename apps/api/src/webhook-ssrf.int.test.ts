@@ -8,7 +8,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebhookUrlGuard } from '@digitq/webhooks';
-import { createTestStack, fixtures, type TestStack } from './test-stack.ts';
+import { createTestStack, fixtures, type TestStack } from '../test/api-stack.ts';
 
 let stack: TestStack;
 /** The API as deployed (WEBHOOK_ALLOW_PRIVATE unset), with a lookup that records any call. */

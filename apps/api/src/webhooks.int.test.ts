@@ -4,7 +4,7 @@ import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PIXELS_PER_IMAGE, webhookAttemptListSchema, type WebhookAttempt } from '@digitq/contracts';
 import { WebhookUrlGuard } from '@digitq/webhooks';
-import { createTestStack, fixtures, type TestStack } from './test-stack.ts';
+import { createTestStack, fixtures, type TestStack } from '../test/api-stack.ts';
 
 let stack: TestStack;
 /** The API as deployed: WEBHOOK_ALLOW_PRIVATE unset. */

@@ -15,7 +15,7 @@ import { logEventError } from './consumers/context.ts';
 import { answer, startTestReceiver, type ReceivedRequest, type TestReceiver } from '@digitq/webhooks/test-receiver';
 import { ModelNotFoundError } from './model-store.ts';
 import { createInferenceProcessor, type InferenceProcessorDeps } from './processors/inference.processor.ts';
-import { RESULT_TTL_S, createWebhookTestStack, waitUntil, type WebhookTestStack } from './webhook-test-stack.ts';
+import { RESULT_TTL_S, createWebhookTestStack, waitUntil, type WebhookTestStack } from '../test/webhook-stack.ts';
 
 const OWNER = 'tester';
 const SETTLE_MS = 400;

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { webhookPayloadSchema, type WebhookAttempt } from '@digitq/contracts';
 import { WebhookUrlGuard, postWebhook } from '@digitq/webhooks';
 import { answer, startTestReceiver, type ReceivedRequest, type TestReceiver } from '@digitq/webhooks/test-receiver';
-import { createWebhookTestStack, waitUntil, type WebhookTestStack } from '../webhook-test-stack.ts';
+import { createWebhookTestStack, waitUntil, type WebhookTestStack } from '../../test/webhook-stack.ts';
 
 let stack: WebhookTestStack;
 let receiver: TestReceiver | undefined;

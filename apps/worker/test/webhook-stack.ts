@@ -22,7 +22,7 @@ import {
   type WebhookEventInput,
   type WebhookEventsDeps,
 } from '@digitq/webhooks';
-import { createWebhookProcessor } from './processors/webhook.processor.ts';
+import { createWebhookProcessor } from '../src/processors/webhook.processor.ts';
 
 export const RESULT_TTL_S = 600;
 /** Fast stand-in for the Standard Webhooks schedule: 3 attempts, 100 ms then 200 ms apart. */

@@ -21,7 +21,7 @@ import { renderDigitImage } from '@digitq/imaging/test-images';
 import { createLogger } from '@digitq/service';
 import { deleteKeysWithPrefix, expectNoRedisConnectionsNamed, testRedisUrl } from '@digitq/test-utils';
 import { WebhookDeliveryLog, WebhookUrlGuard } from '@digitq/webhooks';
-import { createApp, type AppConfig, type AppDeps } from './app.ts';
+import { createApp, type AppConfig, type AppDeps } from '../src/app.ts';
 
 export const TEST_CONFIG: AppConfig = {
   MAX_IMAGE_BYTES: 64 * 1024,

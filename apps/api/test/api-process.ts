@@ -1,15 +1,15 @@
 /**
  * The real API process for tests about what only the process does (its Redis
- * connections, its signals, its log stream): `node --import tsx
- * apps/api/src/main.ts` as `npm run api` starts it, on a free port, with the
+ * connections, its signals, its log stream, its cluster of processes): the
+ * production build (`node apps/api/dist/main.js`, bundled by the vitest
+ * global setup) as `npm run api` starts it, on a free port, with the
  * environment the test gives and nothing inherited beyond PATH and HOME.
  * Every line it writes is kept, so tests can assert on the log text.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { REPO_ROOT, appArgs } from '@digitq/test-utils';
 
-const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 const START_TIMEOUT_MS = 30_000;
 
 export interface ApiProcess {
@@ -25,7 +25,7 @@ export interface ApiProcess {
 }
 
 export async function startApiProcess(env: Record<string, string>): Promise<ApiProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/api/src/main.ts'], {
+  const child = spawn(process.execPath, appArgs('api'), {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
