@@ -110,6 +110,9 @@ describe('training jobs and the model registry', () => {
     const registered = await json(await fetch(`${system.baseUrl}/v1/models/digitnet/${newVersion}`));
     expect(registered.metrics.test_accuracy).toBeGreaterThan(0.5);
     expect(registered.active).toBe(false);
+    // Every new version gets its ONNX export, checksummed like the tfjs files, so other machines fetch it too.
+    expect(registered.files['model.onnx']).toMatch(/^[0-9a-f]{64}$/);
+    expect(existsSync(join(trainerModels, 'digitnet', newVersion, 'model.onnx'))).toBe(true);
 
     // A stream of requests runs across the activation; not one may fail.
     const png = await renderDigitImage({ digit: 7, format: 'png' });

@@ -6,12 +6,36 @@
  */
 import { z } from 'zod';
 import { ENCODED_IMAGE_LENGTH } from './pixels.ts';
+import { MODEL_VARIANTS, modelVariantSchema, type ModelVariant } from './models.ts';
 
+const MODEL_REF_PATTERN = new RegExp(`^([a-z0-9][a-z0-9-]*)(?:@(v[0-9]+))?(?::(${MODEL_VARIANTS.join('|')}))?$`);
 
+/**
+ * `name`, `name@vN`, `name:variant` or `name@vN:variant`. Without a version:
+ * the active one. Without a variant: with neither, the variant the registry
+ * made active for the model; with a version, that version as trained (fp32),
+ * so a pinned reference always means the same file.
+ */
 export const modelRefSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]*(@v[0-9]+)?$/, 'must be a model name, optionally with @version (e.g. digitnet or digitnet@v2)');
+  .regex(
+    MODEL_REF_PATTERN,
+    `must be a model name, optionally with @version and :variant (${MODEL_VARIANTS.join(', ')}), e.g. digitnet, digitnet@v2, digitnet@v2:int8 or digitnet:int8`,
+  );
 export type ModelRef = z.infer<typeof modelRefSchema>;
+
+export interface ParsedModelRef {
+  name: string;
+  version: string | null;
+  variant: ModelVariant | null;
+}
+
+/** The parts of a model reference; throws RangeError when it is not one (see modelRefSchema). */
+export function parseModelRef(ref: string): ParsedModelRef {
+  const match = MODEL_REF_PATTERN.exec(ref);
+  if (!match) throw new RangeError(`model reference ${JSON.stringify(ref)} is not name[@vN][:variant]`);
+  return { name: match[1]!, version: match[2] ?? null, variant: (match[3] as ModelVariant | undefined) ?? null };
+}
 
 export const webhookEventSchema = z.enum(['job.started', 'job.completed', 'training.progress', 'training.completed']);
 export type WebhookEvent = z.infer<typeof webhookEventSchema>;
@@ -41,7 +65,8 @@ export const digitPredictionSchema = z.object({
 });
 export type DigitPredictionResult = z.infer<typeof digitPredictionSchema>;
 
-export const modelInfoSchema = z.object({ name: z.string(), version: z.string() });
+/** The model that served a job; `variant` only when it was not fp32. */
+export const modelInfoSchema = z.object({ name: z.string(), version: z.string(), variant: modelVariantSchema.optional() });
 export type ModelInfo = z.infer<typeof modelInfoSchema>;
 
 export const inferenceResultSchema = z.object({

@@ -12,6 +12,7 @@ import {
   JOB_PRIORITY_MAX,
   TERMINAL_STATUSES,
   encodePixels,
+  parseModelRef,
   type InferenceJobData,
   type InferenceResult,
   type JobStatus,
@@ -60,7 +61,7 @@ export type JobViewSource = Pick<InferenceJob, 'id' | 'data' | 'timestamp' | 'pr
 export function jobViewOf(job: JobViewSource, state: string, canceledAt: string | null, defaultModel: string): JobView {
   const { id, status, created_at, started_at, completed_at, error } = jobLifecycleOf(job, state, canceledAt);
   const result = status === 'succeeded' ? job.returnvalue : null;
-  const [name, version] = (job.data.model ?? defaultModel).split('@') as [string, string | undefined];
+  const { name, version } = parseModelRef(job.data.model ?? defaultModel);
   return {
     id,
     status,

@@ -7,17 +7,20 @@
  * writing: its key expires and readers drop its index entry.
  */
 import type { Redis } from 'ioredis';
-import { workerHeartbeatSchema, type ModelInfo, type WorkerHeartbeat } from '@digitq/contracts';
+import { modelVariantSchema, workerHeartbeatSchema, type ModelInfo, type WorkerHeartbeat } from '@digitq/contracts';
 
 /** How often a worker writes its heartbeat. */
 export const WORKER_HEARTBEAT_INTERVAL_MS = 5_000;
 /** How long a heartbeat counts: three missed writes and the worker is gone. */
 export const WORKER_HEARTBEAT_TTL_MS = 15_000;
 
-/** `name@version` (as model stores key their models) -> {name, version}. */
+/** `name@version` or `name@version:variant` (as model stores key their models) -> {name, version, variant?}. */
 export function modelInfoFromKey(key: string): ModelInfo {
   const at = key.lastIndexOf('@');
-  return at === -1 ? { name: key, version: '' } : { name: key.slice(0, at), version: key.slice(at + 1) };
+  if (at === -1) return { name: key, version: '' };
+  const [version, variant] = key.slice(at + 1).split(':') as [string, string | undefined];
+  const parsed = modelVariantSchema.safeParse(variant);
+  return { name: key.slice(0, at), version, ...(parsed.success ? { variant: parsed.data } : {}) };
 }
 
 function indexKey(prefix: string): string {

@@ -21,3 +21,7 @@ export * from './engines/create-engine.ts';
 export * from './engines/classify.ts';
 export * from './engines/evaluate-engine.ts';
 export * from './onnx/verify-export.ts';
+export * from './onnx/quantize.ts';
+export * from './onnx/calibrate.ts';
+export * from './onnx/float16.ts';
+export * from './onnx/variants.ts';

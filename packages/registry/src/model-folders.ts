@@ -8,10 +8,17 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MODEL_VERSION_PATTERN } from '@digitq/contracts';
+import { DEFAULT_MODEL_VARIANT, MODEL_VERSION_PATTERN, modelVariantSchema, type ModelVariant } from '@digitq/contracts';
 
 export const METADATA_JSON = 'metadata.json';
 export const ACTIVE_FILE = 'ACTIVE';
+/** models/<name>/ACTIVE_VARIANT: the variant served by default beside ACTIVE (absent: fp32). */
+export const ACTIVE_VARIANT_FILE = 'ACTIVE_VARIANT';
+
+/** The ONNX file a variant is served from: model.onnx for fp32, model.<variant>.onnx for the others. */
+export function variantFileName(variant: ModelVariant): string {
+  return variant === DEFAULT_MODEL_VARIANT ? 'model.onnx' : `model.${variant}.onnx`;
+}
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -41,11 +48,27 @@ export async function readActiveVersion(modelsDir: string, name: string): Promis
 
 /** Points ACTIVE at `version`, atomically (temporary file renamed over it). */
 export async function writeActiveVersion(modelsDir: string, name: string, version: string): Promise<void> {
+  await writePointer(modelsDir, name, ACTIVE_FILE, version);
+}
+
+async function writePointer(modelsDir: string, name: string, file: string, value: string): Promise<void> {
   const dir = join(modelsDir, name);
   await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${ACTIVE_FILE}.tmp-${process.pid}`);
-  await writeFile(tmp, version + '\n');
-  await rename(tmp, join(dir, ACTIVE_FILE));
+  const tmp = join(dir, `.${file}.tmp-${process.pid}`);
+  await writeFile(tmp, value + '\n');
+  await rename(tmp, join(dir, file));
+}
+
+/** The variant ACTIVE_VARIANT names, else fp32. */
+export async function readActiveVariant(modelsDir: string, name: string): Promise<ModelVariant> {
+  const path = join(modelsDir, name, ACTIVE_VARIANT_FILE);
+  if (!existsSync(path)) return DEFAULT_MODEL_VARIANT;
+  return modelVariantSchema.parse((await readFile(path, 'utf8')).trim());
+}
+
+/** Points ACTIVE_VARIANT at `variant`, atomically. */
+export async function writeActiveVariant(modelsDir: string, name: string, variant: ModelVariant): Promise<void> {
+  await writePointer(modelsDir, name, ACTIVE_VARIANT_FILE, variant);
 }
 
 /** A model folder whose files do not match the sha256 sums its metadata lists. */

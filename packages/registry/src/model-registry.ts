@@ -12,19 +12,37 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { METADATA_JSON, listVersions, readActiveVersion, sha256, versionNumber, writeActiveVersion } from './model-folders.ts';
+import {
+  METADATA_JSON,
+  listVersions,
+  readActiveVariant,
+  readActiveVersion,
+  sha256,
+  variantFileName,
+  versionNumber,
+  writeActiveVariant,
+  writeActiveVersion,
+} from './model-folders.ts';
 import type { Redis } from 'ioredis';
-import { MODEL_NAME_PATTERN, modelMetadataSchema, type ModelMetadata, type ModelList } from '@digitq/contracts';
+import { DEFAULT_MODEL_VARIANT, MODEL_NAME_PATTERN, modelMetadataSchema, modelVariantSchema, type ModelMetadata, type ModelList, type ModelVariant } from '@digitq/contracts';
 
-/** Files a version consists of; the served ones are covered by checksums in its metadata. */
+/** Files every version has; the checksums in its metadata cover them. */
 const SERVED_FILES = ['model.json', 'weights.bin'] as const;
-/** Served when the metadata lists it: model.onnx, the ONNX Runtime export (npm run model:export). */
-const OPTIONAL_SERVED_FILES = ['model.onnx'] as const;
 const EXTRA_FILES = ['history.json', 'training-curve.svg'] as const;
+/** A file a version may list: a plain name inside its folder (it becomes a path on every machine that fetches it). */
+const FILE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** The files of a version that must be present and match the sha256 in its metadata. */
+/**
+ * The files of a version that must be present and match the sha256 in its
+ * metadata: model.json and weights.bin, and every other file it lists
+ * (model.onnx from npm run model:export, model.<variant>.onnx from
+ * npm run model:quantize), so a machine that fetches a version can verify it whole.
+ */
 function checksummedFiles(metadata: ModelMetadata): string[] {
-  return [...SERVED_FILES, ...OPTIONAL_SERVED_FILES.filter((file) => metadata.files[file])];
+  const listed = Object.keys(metadata.files);
+  const unsafe = listed.find((file) => !FILE_NAME_PATTERN.test(file) || file === METADATA_JSON);
+  if (unsafe) throw new RegistryError('MODEL_CHECKSUM_MISMATCH', `${metadata.name}@${metadata.version} lists ${JSON.stringify(unsafe)}, which is not a file name`);
+  return [...new Set([...SERVED_FILES, ...listed])];
 }
 
 export class RegistryError extends Error {
@@ -66,10 +84,14 @@ export class ModelRegistry {
       if (existing.files['weights.bin'] !== metadata.files['weights.bin']) {
         throw new RegistryError('MODEL_VERSION_CONFLICT', `${name}@${version} is already registered with different weights`);
       }
-      // The same version with a file exported since it was registered (model.onnx): add it.
+      // The same version with files exported since it was registered (model.onnx, variants): add them.
       const added = checksummedFiles(metadata).filter((file) => !existing.files[file]);
       if (added.length === 0) return existing;
-      const updated = { ...existing, files: { ...existing.files, ...Object.fromEntries(added.map((file) => [file, metadata.files[file]!])) } };
+      const updated: ModelMetadata = {
+        ...existing,
+        files: { ...existing.files, ...Object.fromEntries(added.map((file) => [file, metadata.files[file]!])) },
+        ...(metadata.variants || existing.variants ? { variants: { ...existing.variants, ...metadata.variants } } : {}),
+      };
       await this.redis
         .multi()
         .hset(this.key(name, version, 'files'), Object.fromEntries(added.map((file) => [file, files[file]!])))
@@ -115,22 +137,46 @@ export class ModelRegistry {
     return this.redis.get(this.key(name, 'active'));
   }
 
-  /** Makes `version` the one served for `name`, on every worker (they watch this key). */
-  async activate(name: string, version: string): Promise<void> {
-    if (!(await this.get(name, version))) throw new RegistryError('MODEL_NOT_FOUND', `model ${name}@${version} is not registered`);
-    await this.redis.set(this.key(name, 'active'), version);
+  /** The variant served to jobs that name neither a version nor a variant (fp32 unless one was activated). */
+  async activeVariant(name: string): Promise<ModelVariant> {
+    return (await this.active(name))?.variant ?? DEFAULT_MODEL_VARIANT;
+  }
+
+  /** The active version and variant, read together (one round trip, so never one activation's version with another's variant). */
+  async active(name: string): Promise<{ version: string; variant: ModelVariant } | null> {
+    const [version, variant] = await this.redis.mget(this.key(name, 'active'), this.key(name, 'active-variant'));
+    if (!version) return null;
+    const parsed = modelVariantSchema.safeParse(variant);
+    return { version, variant: parsed.success ? parsed.data : DEFAULT_MODEL_VARIANT };
+  }
+
+  /**
+   * Makes `version` (as `variant`, default fp32) the one served for `name`,
+   * on every worker (they watch these keys). A variant the version has no
+   * file for is MODEL_NOT_FOUND.
+   */
+  async activate(name: string, version: string, variant: ModelVariant = DEFAULT_MODEL_VARIANT): Promise<void> {
+    const metadata = await this.get(name, version);
+    if (!metadata) throw new RegistryError('MODEL_NOT_FOUND', `model ${name}@${version} is not registered`);
+    if (variant !== DEFAULT_MODEL_VARIANT && !metadata.files[variantFileName(variant)]) {
+      throw new RegistryError('MODEL_NOT_FOUND', `model ${name}@${version} has no ${variant} variant (npm run model:quantize -- ${name}@${version} --variant ${variant})`);
+    }
+    await this.redis.multi().set(this.key(name, 'active'), version).set(this.key(name, 'active-variant'), variant).exec();
     await writeActiveVersion(this.modelsDir, name, version);
+    await writeActiveVariant(this.modelsDir, name, variant);
   }
 
   async list(): Promise<ModelList> {
     const names = (await this.redis.smembers(this.key('names'))).sort();
     const data = await Promise.all(
       names.map(async (name) => {
-        const [versions, active] = await Promise.all([this.redis.zrange(this.key(name, 'versions'), 0, -1), this.activeVersion(name)]);
+        const [versions, serving] = await Promise.all([this.redis.zrange(this.key(name, 'versions'), 0, -1), this.active(name)]);
+        const active = serving?.version ?? null;
         const metas = await Promise.all(versions.map((v) => this.get(name, v)));
         return {
           name,
           active_version: active,
+          ...(serving && serving.variant !== DEFAULT_MODEL_VARIANT ? { active_variant: serving.variant } : {}),
           versions: metas.flatMap((m) => (m ? [{ ...m, active: m.version === active }] : [])),
         };
       }),
@@ -150,15 +196,29 @@ export class ModelRegistry {
       const name = entry.name;
       for (const version of await listVersions(this.modelsDir, name)) await this.publishFolder(join(this.modelsDir, name, version));
       const diskActive = await readActiveVersion(this.modelsDir, name);
-      if (diskActive && (await this.get(name, diskActive))) await this.redis.set(this.key(name, 'active'), diskActive, 'NX');
+      const registered = diskActive ? await this.get(name, diskActive) : null;
+      if (!diskActive || !registered) continue;
+      // The variant goes with the version only when this machine's pointer is the one that won.
+      const diskVariant = await readActiveVariant(this.modelsDir, name);
+      const hasVariant = diskVariant === DEFAULT_MODEL_VARIANT || registered.files[variantFileName(diskVariant)];
+      if ((await this.redis.set(this.key(name, 'active'), diskActive, 'NX')) === 'OK' && hasVariant) {
+        await this.redis.set(this.key(name, 'active-variant'), diskVariant);
+      }
     }
   }
 
-  /** The folder of `name@version` on this machine, fetched from Redis and verified when missing. */
+  /**
+   * The folder of `name@version` on this machine, fetched from Redis and
+   * verified when missing. A folder already here gets the files registered
+   * since it was fetched (a variant quantized on another machine).
+   */
   async ensureLocal(name: string, version: string): Promise<string> {
     const dir = join(this.modelsDir, name, version);
     const metadata = await this.get(name, version);
-    if (existsSync(join(dir, METADATA_JSON))) return dir;
+    if (existsSync(join(dir, METADATA_JSON))) {
+      if (metadata) await this.addRegisteredFiles(dir, metadata);
+      return dir;
+    }
     if (!metadata) throw new RegistryError('MODEL_NOT_FOUND', `model ${name}@${version} is neither on disk nor registered`);
     const files = await this.redis.hgetallBuffer(this.key(name, version, 'files'));
     for (const file of checksummedFiles(metadata)) {
@@ -180,5 +240,39 @@ export class ModelRegistry {
       await rm(tmp, { recursive: true, force: true });
     }
     return dir;
+  }
+
+  /** Adds to a local folder of the same version (same weights) the registered files it lacks, verified, and lists them in its metadata. */
+  private async addRegisteredFiles(dir: string, registered: ModelMetadata): Promise<void> {
+    const local = modelMetadataSchema.parse(JSON.parse(await readFile(join(dir, METADATA_JSON), 'utf8')));
+    if (local.files['weights.bin'] !== registered.files['weights.bin']) return;
+    const missing = checksummedFiles(registered).filter((file) => !local.files[file] || !existsSync(join(dir, file)));
+    if (missing.length === 0) return;
+    const { name, version } = registered;
+    const bytes = await this.redis.hmgetBuffer(this.key(name, version, 'files'), ...missing);
+    for (const [i, file] of missing.entries()) {
+      const content = bytes[i];
+      if (!content || sha256(content) !== registered.files[file]) {
+        throw new RegistryError('MODEL_CHECKSUM_MISMATCH', `${name}@${version}: ${file} from Redis does not match the sha256 in its metadata`);
+      }
+      await writeAtomically(join(dir, file), content);
+    }
+    const updated: ModelMetadata = {
+      ...local,
+      files: { ...local.files, ...Object.fromEntries(missing.map((file) => [file, registered.files[file]!])) },
+      ...(registered.variants || local.variants ? { variants: { ...local.variants, ...registered.variants } } : {}),
+    };
+    await writeAtomically(join(dir, METADATA_JSON), JSON.stringify(updated, null, 2) + '\n');
+  }
+}
+
+/** A temporary file renamed over `path`, so readers never see half a file. */
+async function writeAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
   }
 }

@@ -4,7 +4,7 @@
  * that hot-swaps the active version.
  */
 import type { Job } from 'bullmq';
-import { QUEUE_NAMES, packModelBatch } from '@digitq/contracts';
+import { DEFAULT_MODEL_VARIANT, QUEUE_NAMES, packModelBatch, type ModelInfo } from '@digitq/contracts';
 import { CancelRequests, createQueue, inferenceJobEvents } from '@digitq/jobs';
 import { classifyBatch, type DigitPrediction } from '@digitq/model';
 import { deliverJobWebhooks } from '@digitq/webhooks';
@@ -62,7 +62,9 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
       const loaded = await models.get(ref);
       // The job's pixel bytes become the model's floats here, once per batch.
       const { results, batchSize } = await batcherFor(loaded.key, (items) => classifyBatch(loaded.engine, packModelBatch(items))).submit(images);
-      return { predictions: results, model: { name: loaded.name, version: loaded.version }, batchSize };
+      // The variant is reported only when it is not fp32, so results of plain versions read as before.
+      const model: ModelInfo = { name: loaded.name, version: loaded.version, ...(loaded.variant === DEFAULT_MODEL_VARIANT ? {} : { variant: loaded.variant }) };
+      return { predictions: results, model, batchSize };
     },
   });
 

@@ -2,8 +2,9 @@
  * Processes `train-model` jobs: loads the dataset, trains with per-epoch
  * checkpoints (a retry after the worker died resumes from the last one),
  * reports progress through BullMQ, stops at the next batch when canceled,
- * and on success writes the model folder atomically, registers it, and
- * promotes it when configured and not worse than the active version.
+ * and on success writes the model folder atomically, exports its model.onnx,
+ * registers it, and promotes it when configured and not worse than the
+ * active version.
  */
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -27,9 +28,12 @@ import {
   TrainingCanceledError,
   checkpointPath,
   evaluateModel,
+  exportModelFolderOnnx,
   trainModel,
   trainingMetadata,
+  verifyOnnxExport,
   writeModelFolder,
+  writeOnnxToModelFolder,
   type EpochRecord,
 } from '@digitq/model';
 import type { ModelRegistry } from '@digitq/registry';
@@ -56,6 +60,26 @@ export interface TrainingProcessorDeps {
   shutdown: AbortSignal;
   /** Throttled progress and the final outcome, for webhooks. */
   onProgress?: (job: Job<TrainingJobData>, progress: TrainingJobProgress) => void;
+}
+
+/**
+ * Adds model.onnx (checked against tfjs first) to a new version folder, so
+ * ONNX Runtime workers serve it and variants can be derived from it. A
+ * failure is logged and leaves the version tfjs-only rather than failing a
+ * training that produced good weights: workers on INFERENCE_ENGINE=auto serve
+ * a folder without model.onnx with tfjs, and `npm run model:export` can add
+ * it later. Returns whether it was added.
+ */
+async function addOnnxExport(dir: string, log: Logger, jobId: string): Promise<boolean> {
+  try {
+    const { bytes } = await exportModelFolderOnnx(dir);
+    await verifyOnnxExport(dir, bytes);
+    await writeOnnxToModelFolder(dir, bytes);
+    return true;
+  } catch (error) {
+    log.error({ err: error, job: jobId, dir }, 'could not export model.onnx for the new version; it is served with tfjs until `npm run model:export` adds one');
+    return false;
+  }
 }
 
 function insideRoot(root: string, path: string): boolean {
@@ -187,6 +211,7 @@ export function createTrainingProcessor(deps: TrainingProcessorDeps) {
         history: result.history,
         metadata: trainingMetadata({ options, train, result, evaluation, backend: deps.backendLabel, origin: { job_id: job.id! } }),
       });
+      const onnx = await addOnnxExport(written.dir, deps.log, job.id!);
       await deps.registry.publishFolder(written.dir);
       let promoted = false;
       if (deps.autoPromote) {
@@ -198,7 +223,7 @@ export function createTrainingProcessor(deps: TrainingProcessorDeps) {
         }
       }
       await rm(runDir, { recursive: true, force: true });
-      deps.log.info({ job: job.id, model: `${name}@${version}`, test_accuracy: evaluation.accuracy, promoted }, 'training finished; model registered');
+      deps.log.info({ job: job.id, model: `${name}@${version}`, test_accuracy: evaluation.accuracy, onnx, promoted }, 'training finished; model registered');
       return { model: { name, version }, test_accuracy: evaluation.accuracy, history: result.history, promoted, worker: deps.workerId };
     } finally {
       result.model.dispose();

@@ -23,7 +23,7 @@ export interface OnnxExportResult {
 }
 
 /** Writes `bytes` to `path` through a temporary file renamed over it, so readers never see half a file. */
-async function writeAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
+export async function writeAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   try {
     await writeFile(tmp, bytes);
@@ -71,14 +71,18 @@ export async function writeOnnxToModelFolder(dir: string, bytes: Uint8Array): Pr
 }
 
 /**
- * A folder's model.onnx, verified against its metadata. A folder without one
- * (or whose metadata does not list it) makes an EngineUnavailableError; a
- * file that does not match its checksum, a ModelChecksumError.
+ * A folder's model.onnx (or another ONNX file of it: a variant), verified
+ * against its metadata. A folder without one (or whose metadata does not list
+ * it) makes an EngineUnavailableError; a file that does not match its
+ * checksum, a ModelChecksumError.
  */
-export async function readOnnxFromModelFolder(dir: string): Promise<Uint8Array> {
-  const path = join(dir, MODEL_ONNX);
-  if (!existsSync(path)) throw new EngineUnavailableError(`${dir} has no ${MODEL_ONNX} (export it: npm run model:export -- <name@version> --format onnx)`);
-  const expected = (await readModelMetadata(dir)).files[MODEL_ONNX];
+export async function readOnnxFromModelFolder(dir: string, file = MODEL_ONNX): Promise<Uint8Array> {
+  const path = join(dir, file);
+  if (!existsSync(path)) {
+    const how = file === MODEL_ONNX ? 'export it: npm run model:export -- <name@version> --format onnx' : 'make it: npm run model:quantize -- <name@version> --variant <variant>';
+    throw new EngineUnavailableError(`${dir} has no ${file} (${how})`);
+  }
+  const expected = (await readModelMetadata(dir)).files[file];
   if (!expected) throw new EngineUnavailableError(`${path} is not listed in ${join(dir, METADATA_JSON)}, so it cannot be verified`);
   const bytes = await readFile(path);
   const actual = sha256(bytes);

@@ -94,9 +94,14 @@ message OperatorSetIdProto {
 }
 `;
 
-/** TensorProto.DataType.FLOAT: the only element type these graphs use. */
+/** TensorProto.DataType.FLOAT: the element type of float graphs' inputs, outputs and weights. */
 export const ONNX_FLOAT = 1;
 const FLOAT_BYTES = 4;
+
+/** TensorProto.DataType of the element types quantized and half-precision graphs add. */
+export const ONNX_DATA_TYPES = { float: ONNX_FLOAT, uint8: 2, int8: 3, int32: 6, float16: 10 } as const;
+export type OnnxElementType = keyof typeof ONNX_DATA_TYPES;
+const ELEMENT_BYTES: Record<OnnxElementType, number> = { float: FLOAT_BYTES, uint8: 1, int8: 1, int32: 4, float16: 2 };
 
 const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, floats: 6, ints: 7 } as const;
 
@@ -116,17 +121,22 @@ export interface OnnxNode {
   attributes: OnnxAttribute[];
 }
 
-/** A float32 constant (weights), row-major. */
-export interface OnnxTensor {
-  name: string;
-  dims: number[];
-  data: Float32Array;
-}
+/**
+ * A constant (weights), row-major. Float32 unless `type` says otherwise;
+ * float16 values are held as their IEEE 754 half-precision bits.
+ */
+export type OnnxTensor =
+  | { name: string; dims: number[]; type?: 'float'; data: Float32Array }
+  | { name: string; dims: number[]; type: 'float16'; data: Uint16Array }
+  | { name: string; dims: number[]; type: 'uint8'; data: Uint8Array }
+  | { name: string; dims: number[]; type: 'int8'; data: Int8Array }
+  | { name: string; dims: number[]; type: 'int32'; data: Int32Array };
 
-/** A float32 graph input or output; a string dimension is symbolic (e.g. the batch size 'N'). */
+/** A graph input or output (float32 unless `type` says otherwise); a string dimension is symbolic (e.g. the batch size 'N'). */
 export interface OnnxValueInfo {
   name: string;
   dims: (number | string)[];
+  type?: OnnxElementType;
 }
 
 export interface OnnxGraph {
@@ -156,19 +166,40 @@ function modelProto(): protobuf.Type {
   return modelType;
 }
 
-/** Little-endian IEEE 754, as TensorProto.raw_data requires whatever the host's byte order. */
-function floatBytes(data: Float32Array): Uint8Array {
-  const bytes = new Uint8Array(data.length * FLOAT_BYTES);
+/** Little-endian, as TensorProto.raw_data requires whatever the host's byte order. */
+function tensorBytes(tensor: OnnxTensor): Uint8Array {
+  const { data } = tensor;
+  const type = tensor.type ?? 'float';
+  const size = ELEMENT_BYTES[type];
+  const bytes = new Uint8Array(data.length * size);
   const view = new DataView(bytes.buffer);
-  for (let i = 0; i < data.length; i++) view.setFloat32(i * FLOAT_BYTES, data[i]!, true);
+  for (let i = 0; i < data.length; i++) {
+    const value = data[i]!;
+    if (type === 'float') view.setFloat32(i * size, value, true);
+    else if (type === 'int32') view.setInt32(i * size, value, true);
+    else if (type === 'float16') view.setUint16(i * size, value, true);
+    else if (type === 'int8') view.setInt8(i, value);
+    else view.setUint8(i, value);
+  }
   return bytes;
 }
 
-function floatsFromBytes(bytes: Uint8Array): Float32Array {
+function tensorFromBytes(name: string, dims: number[], dataType: number | undefined, bytes: Uint8Array): OnnxTensor {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const data = new Float32Array(bytes.byteLength / FLOAT_BYTES);
-  for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(i * FLOAT_BYTES, true);
-  return data;
+  switch (dataType) {
+    case ONNX_DATA_TYPES.float:
+      return { name, dims, data: Float32Array.from({ length: bytes.byteLength / FLOAT_BYTES }, (_, i) => view.getFloat32(i * FLOAT_BYTES, true)) };
+    case ONNX_DATA_TYPES.float16:
+      return { name, dims, type: 'float16', data: Uint16Array.from({ length: bytes.byteLength / 2 }, (_, i) => view.getUint16(i * 2, true)) };
+    case ONNX_DATA_TYPES.int32:
+      return { name, dims, type: 'int32', data: Int32Array.from({ length: bytes.byteLength / 4 }, (_, i) => view.getInt32(i * 4, true)) };
+    case ONNX_DATA_TYPES.int8:
+      return { name, dims, type: 'int8', data: Int8Array.from(bytes, (_, i) => view.getInt8(i)) };
+    case ONNX_DATA_TYPES.uint8:
+      return { name, dims, type: 'uint8', data: Uint8Array.from(bytes) };
+    default:
+      throw new Error(`initializer ${name}: data type ${dataType} is not one this reader knows`);
+  }
 }
 
 function encodeAttribute(attribute: OnnxAttribute): object {
@@ -189,7 +220,7 @@ function encodeAttribute(attribute: OnnxAttribute): object {
 
 function encodeValueInfo(value: OnnxValueInfo): object {
   const dim = value.dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d }));
-  return { name: value.name, type: { tensor_type: { elem_type: ONNX_FLOAT, shape: { dim } } } };
+  return { name: value.name, type: { tensor_type: { elem_type: ONNX_DATA_TYPES[value.type ?? 'float'], shape: { dim } } } };
 }
 
 /** The ONNX file's bytes. Same model in, same bytes out (no timestamps), so its sha256 is stable. */
@@ -213,7 +244,7 @@ export function encodeOnnxModel(model: OnnxModel): Uint8Array {
         output: n.outputs,
         attribute: n.attributes.map(encodeAttribute),
       })),
-      initializer: model.graph.initializers.map((t) => ({ name: t.name, dims: t.dims, data_type: ONNX_FLOAT, raw_data: floatBytes(t.data) })),
+      initializer: model.graph.initializers.map((t) => ({ name: t.name, dims: t.dims, data_type: ONNX_DATA_TYPES[t.type ?? 'float'], raw_data: tensorBytes(t) })),
       input: model.graph.inputs.map(encodeValueInfo),
       output: model.graph.outputs.map(encodeValueInfo),
     },
@@ -272,13 +303,15 @@ function decodeAttribute(a: DecodedAttribute): OnnxAttribute {
 
 function decodeValueInfo(v: DecodedValueInfo): OnnxValueInfo {
   const tensor = v.type?.tensor_type;
-  if (tensor?.elem_type !== ONNX_FLOAT) throw new Error(`value ${v.name}: only float32 tensors are read`);
-  return { name: v.name, dims: (tensor.shape?.dim ?? []).map((d) => d.dim_param ?? d.dim_value ?? 0) };
+  const type = (Object.keys(ONNX_DATA_TYPES) as OnnxElementType[]).find((t) => ONNX_DATA_TYPES[t] === tensor?.elem_type);
+  if (!tensor || !type) throw new Error(`value ${v.name}: element type ${tensor?.elem_type} is not one this reader knows`);
+  const dims = (tensor.shape?.dim ?? []).map((d) => d.dim_param ?? d.dim_value ?? 0);
+  return type === 'float' ? { name: v.name, dims } : { name: v.name, dims, type };
 }
 
 /**
- * Reads an ONNX file written by encodeOnnxModel (or any ONNX file of float32
- * tensors with raw_data initializers and the attribute types above).
+ * Reads an ONNX file written by encodeOnnxModel (or any ONNX file of the
+ * element types above, raw_data initializers and the attribute types above).
  */
 export function decodeOnnxModel(bytes: Uint8Array): OnnxModel {
   const type = modelProto();
@@ -302,11 +335,23 @@ export function decodeOnnxModel(bytes: Uint8Array): OnnxModel {
         attributes: (n.attribute ?? []).map(decodeAttribute),
       })),
       initializers: (graph.initializer ?? []).map((t) => {
-        if (t.data_type !== ONNX_FLOAT || !t.raw_data) throw new Error(`initializer ${t.name}: only float32 raw_data tensors are read`);
-        return { name: t.name, dims: t.dims ?? [], data: floatsFromBytes(t.raw_data) };
+        if (!t.raw_data) throw new Error(`initializer ${t.name}: only raw_data tensors are read`);
+        return tensorFromBytes(t.name, t.dims ?? [], t.data_type, t.raw_data);
       }),
       inputs: (graph.input ?? []).map(decodeValueInfo),
       outputs: (graph.output ?? []).map(decodeValueInfo),
     },
   };
+}
+
+/**
+ * The operators of any ONNX file's graph in node order, `domain.OpType` for
+ * those outside the default domain (e.g. `com.microsoft.QLinearConv` in a
+ * graph ONNX Runtime optimized); nothing else is read, so files with parts
+ * decodeOnnxModel does not know are fine.
+ */
+export function onnxOperators(bytes: Uint8Array): string[] {
+  const type = modelProto();
+  const m = type.toObject(type.decode(bytes), { defaults: false, arrays: true }) as { graph?: { node?: { op_type: string; domain?: string }[] } };
+  return (m.graph?.node ?? []).map((n) => (n.domain ? `${n.domain}.${n.op_type}` : n.op_type));
 }
