@@ -9,10 +9,9 @@ import { hostname } from 'node:os';
 import type { Config } from '@digitq/config';
 import { createRedisConnection, listLiveWorkers } from '@digitq/jobs';
 import { readActiveVersion } from '@digitq/registry';
-import { createLogger, loadConfigOrExit, urlForLog, type Logger } from '@digitq/service';
+import { DEFAULT_RESTART_POLICY, createLogger, loadConfigOrExit, urlForLog, type Logger } from '@digitq/service';
 import type { ChildSpec } from './children.ts';
 import { ensureRedis } from './ensure-redis.ts';
-import { DEFAULT_RESTART_POLICY } from './restart-policy.ts';
 import { startSupervisor, type SupervisedProcess } from './supervisor.ts';
 
 const READY_TIMEOUT_MS = 120_000;

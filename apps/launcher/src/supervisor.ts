@@ -6,9 +6,8 @@
  * is ready, so the policy can tell a crash at start from a crash in service,
  * and the launcher knows when to print its banner.
  */
-import type { Logger } from '@digitq/service';
 import { describeExit, isRunning, killChildren, startChild, stopChildren, type ChildExit, type ChildSpec, type RunningChild } from './children.ts';
-import { NO_RESTARTS, decideAfterExit, type RestartHistory, type RestartPolicy, type Run } from './restart-policy.ts';
+import { NO_RESTARTS, decideAfterExit, type Logger, type RestartHistory, type RestartPolicy, type Run } from '@digitq/service';
 
 /** How often a starting process is asked whether it is ready. */
 const READY_PROBE_INTERVAL_MS = 250;

@@ -5,3 +5,4 @@ export * from './redis-server.ts';
 export * from './load-config-or-exit.ts';
 export * from './redis-health.ts';
 export * from './secret-file.ts';
+export * from './restart-policy.ts';

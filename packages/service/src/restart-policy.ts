@@ -1,9 +1,10 @@
 /**
- * What the launcher does when a process it started exits on its own: restart
- * it after a delay that doubles with each restart in a row (so a crashing
- * process does not spin a core), start over once it has run healthy for a
- * while, and give up when it cannot even start. Pure: the supervisor feeds in
- * what happened and carries out the decision.
+ * What a supervisor (the launcher, the API's primary process) does when a
+ * process it started exits on its own: restart it after a delay that doubles
+ * with each restart in a row (so a crashing process does not spin a core),
+ * start over once it has run healthy for a while, and give up when it cannot
+ * even start. Pure: the supervisor feeds in what happened and carries out the
+ * decision.
  */
 
 export interface RestartPolicy {
