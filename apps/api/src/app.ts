@@ -33,7 +33,7 @@ import { requestLog } from './middleware/request-log.ts';
 import { adminRouter } from './http/bull-board.ts';
 import { expressRouter } from './http/express-adapter.ts';
 import { createOpenApiDocument } from './http/openapi.ts';
-import { createRoutes } from './http/routes.ts';
+import { createRoutes, type MetricsSource } from './http/routes.ts';
 import { docsRouter } from './http/swagger-ui.ts';
 
 export type AppConfig = Pick<
@@ -70,6 +70,8 @@ export interface AppDeps {
   queues: readonly Queue[];
   /** Where /metrics registers; main.ts passes one with the Node.js process metrics. Default: a fresh Registry. */
   metrics?: Registry;
+  /** What GET /metrics answers. Default: that registry; in a cluster, every API process's metrics together (api-processes.ts). */
+  metricsSource?: MetricsSource;
   webhooks: {
     /** Checks a job's webhook URL at submit (SSRF); a refused URL is answered 422 WEBHOOK_URL_REFUSED. */
     guard: WebhookUrlGuard;
@@ -124,7 +126,7 @@ export function createApp(deps: AppDeps): Express {
   const routes = createRoutes({
     intake,
     readiness: { redis: deps.redis, prefix: deps.prefix },
-    metrics: metrics.registry,
+    metrics: deps.metricsSource ?? metrics.registry,
     document: () => document,
     maxImageBytes: config.MAX_IMAGE_BYTES,
     maxImagesPerJob: config.MAX_IMAGES_PER_JOB,

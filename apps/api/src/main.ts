@@ -13,16 +13,22 @@
  * requests finish (long-polls answer at once), then closes the queues and
  * Redis (cut, not waited on, when Redis does not answer); by
  * SHUTDOWN_TIMEOUT_MS it exits whatever is left, saying what.
+ *
+ * With API_PROCESSES=N above 1 this process is the primary of N such
+ * processes sharing the port (api-processes.ts); each of them runs serve().
  */
+import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Config } from '@digitq/config';
 import { QUEUE_NAMES } from '@digitq/contracts';
 import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createCommandConnection, createQueue, createQueueEvents } from '@digitq/jobs';
 import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, writeSecretFile, type Logger } from '@digitq/service';
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
 import { ModelRegistry } from '@digitq/registry';
+import { clusterMetricsSource, runApiProcesses } from './api-processes.ts';
 import { createApp } from './app.ts';
 import { applyServerTimeouts } from './http/server-timeouts.ts';
 import { checkStart } from './start-check.ts';
@@ -52,15 +58,9 @@ function whenConnected(redis: Redis, work: () => void): void {
   else redis.once('ready', work);
 }
 
-function main(): void {
-  const config = loadConfigOrExit('api');
-  const log = createLogger('api', config.LOG_LEVEL);
-  const exposure = checkStart(config);
-  if (exposure.refusal !== null) {
-    log.fatal({ host: config.HOST }, exposure.refusal);
-    process.exit(1);
-  }
-  for (const warning of exposure.warnings) log.warn(warning);
+/** Serves the API in this process: alone (API_PROCESSES=1), or as one of a cluster's processes. */
+function serve(config: Config, log: Logger): void {
+  const inCluster = cluster.isWorker;
   const retention = { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT };
   const redis = createCommandConnection(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
   const failFast = { failFast: true };
@@ -95,16 +95,20 @@ function main(): void {
   health.watch('queue-events', events);
   for (const [component, each] of Object.entries(queues)) health.watch(component, each);
 
-  whenConnected(redis, () => {
-    announceGeneratedWebhookSecret(new WebhookSecrets(redis, config.QUEUE_PREFIX, config.WEBHOOK_SECRET), config.WEBHOOK_SECRET_FILE, log).catch(
-      (error: unknown) => log.error({ err: error }, 'could not read, create or write out the webhook secret'),
-    );
-    // The API may start before any worker: register the models on this disk so GET /v1/models lists them at once.
-    registry.syncFromDisk().catch((error: unknown) => log.error({ err: error }, 'could not register the models found on disk'));
-  });
+  // Once per start, not once per process: in a cluster, its first process does it.
+  if (!inCluster || cluster.worker?.id === 1) {
+    whenConnected(redis, () => {
+      announceGeneratedWebhookSecret(new WebhookSecrets(redis, config.QUEUE_PREFIX, config.WEBHOOK_SECRET), config.WEBHOOK_SECRET_FILE, log).catch(
+        (error: unknown) => log.error({ err: error }, 'could not read, create or write out the webhook secret'),
+      );
+      // The API may start before any worker: register the models on this disk so GET /v1/models lists them at once.
+      registry.syncFromDisk().catch((error: unknown) => log.error({ err: error }, 'could not register the models found on disk'));
+    });
+  }
 
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
+  const metricsSource = inCluster ? clusterMetricsSource(metrics) : undefined;
   const shutdown = new AbortController();
   const app = createApp({
     config,
@@ -114,6 +118,7 @@ function main(): void {
     prefix: config.QUEUE_PREFIX,
     queues: Object.values(queues),
     metrics,
+    metricsSource,
     webhooks,
     trainings,
     registry,
@@ -126,7 +131,8 @@ function main(): void {
       process.exit(1);
     }
     const { port } = server.address() as AddressInfo;
-    log.info({ url: `http://${config.HOST}:${port}` }, 'api listening');
+    // In a cluster the primary says "api listening" once every process does.
+    log.info({ url: `http://${config.HOST}:${port}` }, inCluster ? 'api process listening' : 'api listening');
   });
   applyServerTimeouts(server, { headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS });
   let requestsInFlight = 0;
@@ -135,8 +141,13 @@ function main(): void {
     res.once('close', () => requestsInFlight--);
   });
 
-  // Started by npm start: drain as on SIGTERM when the launcher is gone, however it went.
-  exitWhenParentDies(() => process.kill(process.pid, 'SIGTERM'));
+  if (inCluster) {
+    // Ctrl-C reaches every process of the terminal's group: the primary's SIGTERM is this process's one signal to drain.
+    process.on('SIGINT', () => undefined);
+  } else {
+    // Started by npm start: drain as on SIGTERM when the launcher is gone, however it went.
+    exitWhenParentDies(() => process.kill(process.pid, 'SIGTERM'));
+  }
   handleShutdownSignals(
     log,
     async (_signal, steps) => {
@@ -154,8 +165,30 @@ function main(): void {
       });
       if (connections.includes('disconnected')) log.warn({ grace_ms: REDIS_CLOSE_GRACE_MS }, 'redis did not answer at shutdown: connections cut without QUIT');
     },
-    { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, unfinished: () => ({ requests_in_flight: requestsInFlight }) },
+    { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, signals: inCluster ? ['SIGTERM'] : ['SIGTERM', 'SIGINT'], unfinished: () => ({ requests_in_flight: requestsInFlight }) },
   );
+}
+
+function main(): void {
+  const config = loadConfigOrExit('api');
+  const log = createLogger('api', config.LOG_LEVEL);
+  if (cluster.isWorker) {
+    serve(config, log);
+    return;
+  }
+  const exposure = checkStart(config);
+  if (exposure.refusal !== null) {
+    log.fatal({ host: config.HOST }, exposure.refusal);
+    process.exit(1);
+  }
+  for (const warning of exposure.warnings) log.warn(warning);
+  if (config.API_PROCESSES === 1) {
+    serve(config, log);
+    return;
+  }
+  // Started by npm start: stop the API processes as on SIGTERM when the launcher is gone, however it went.
+  exitWhenParentDies(() => process.kill(process.pid, 'SIGTERM'));
+  runApiProcesses({ processes: config.API_PROCESSES, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS, host: config.HOST }, log);
 }
 
 main();

@@ -69,6 +69,8 @@ export function createApiMetrics(deps: ApiMetricsDeps): ApiMetrics {
     name: 'digitq_redis_up',
     help: 'Whether the API is connected to Redis (1) or not (0)',
     registers,
+    // Several API processes (API_PROCESSES): 0 if any of them is not connected.
+    aggregator: 'min',
     collect() {
       this.set(redisUp(deps.redis) ? 1 : 0);
     },
@@ -79,6 +81,8 @@ export function createApiMetrics(deps: ApiMetricsDeps): ApiMetrics {
     help: 'Jobs per queue and state (waiting, prioritized, delayed, active, completed, failed, paused, waiting-children), at scrape time',
     labelNames: ['queue', 'state'] as const,
     registers,
+    // Read from Redis: every API process reads the same numbers.
+    aggregator: 'max',
     async collect() {
       this.reset();
       if (!redisUp(deps.redis)) return;
@@ -96,6 +100,7 @@ export function createApiMetrics(deps: ApiMetricsDeps): ApiMetrics {
     help: 'Workers whose heartbeat is current, per queue they consume',
     labelNames: ['queue'] as const,
     registers,
+    aggregator: 'max',
     async collect() {
       this.reset();
       const workers = await readWorkers();
@@ -110,6 +115,7 @@ export function createApiMetrics(deps: ApiMetricsDeps): ApiMetrics {
     help: 'Live workers with this model version loaded (the versions being served)',
     labelNames: ['model', 'version'] as const,
     registers,
+    aggregator: 'max',
     async collect() {
       this.reset();
       for (const worker of (await readWorkers()) ?? []) {

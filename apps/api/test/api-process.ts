@@ -24,11 +24,16 @@ export interface ApiProcess {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-export async function startApiProcess(env: Record<string, string>): Promise<ApiProcess> {
+export interface ApiProcessOptions {
+  /** An IPC channel to the test, as the launcher gives its children: closing it is the parent's death. */
+  ipc?: boolean;
+}
+
+export async function startApiProcess(env: Record<string, string>, options: ApiProcessOptions = {}): Promise<ApiProcess> {
   const child = spawn(process.execPath, appArgs('api'), {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
   const listeners = new Set<(line: string) => void>();

@@ -73,6 +73,11 @@ export const configSchema = z.object({
   PORT: intIn(0, 65535).default(3000),
   /** Interface the API binds to; non-loopback needs API keys. */
   HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * API processes on this machine sharing PORT (node:cluster): a primary forks this many, restarts one that dies,
+   * and passes SIGTERM on. 1: one process, no primary. Each process has its own UPLOAD_BUDGET_BYTES.
+   */
+  API_PROCESSES: intIn(1, 64).default(1),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   /**
    * How long the API waits for Redis to answer a command a request depends on; past it (or at once while

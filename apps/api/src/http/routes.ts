@@ -9,7 +9,6 @@
  * Not here: the two HTML UIs, Swagger UI (/docs) and bull-board
  * (/admin/queues), which are sub-apps of their own.
  */
-import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import {
   createJobFieldsSchema,
@@ -87,11 +86,16 @@ const NOT_READY_STATUS = 503;
 const JOB_FAILURES: DocumentedError[] = (['JOB_CANCELED', 'JOB_FAILED'] as const).map((code) => ({ code, status: jobFailureStatus(code) }));
 const IMAGE_ERRORS: ErrorCode[] = ['IMAGE_TOO_LARGE', 'IMAGE_TOO_MANY_PIXELS', 'IMAGE_UNSUPPORTED_FORMAT', 'IMAGE_CORRUPT', 'IMAGE_BLANK', 'IMAGE_EMPTY_INPUT', 'IMAGE_TIMEOUT'];
 
+/** What GET /metrics exposes: a prom-client Registry, or (in a cluster) every API process's metrics together. */
+export interface MetricsSource {
+  contentType: string;
+  metrics(): Promise<string>;
+}
+
 export interface RouteContext {
   intake: IntakeDeps;
   readiness: ReadinessDeps;
-  /** The registry GET /metrics exposes. */
-  metrics: Registry;
+  metrics: MetricsSource;
   /** The document GET /openapi.json serves (generated from these routes, so asked for when served). */
   document: () => OpenApiDocument;
   maxImageBytes: number;
