@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IMAGE_FORMATS, detectImageFormat, imageErrorFromSharp } from './decode.ts';
+import { IMAGE_FORMATS, detectImageFormat, flattenToLuma, imageErrorFromSharp } from './decode.ts';
 import { ImageError, isImageError } from './errors.ts';
 import { renderDigitImage } from './test-images.ts';
 
@@ -49,5 +49,39 @@ describe('ImageError', () => {
     expect(isImageError(error)).toBe(true);
     expect(error.name).toBe('ImageError');
     expect(isImageError(new Error('x'))).toBe(false);
+  });
+});
+
+describe('flattenToLuma', () => {
+  /** The definition: BT.601 weights, rounded from single precision. */
+  const luma = (r: number, g: number, b: number) => Math.round(Math.fround(0.299 * r + 0.587 * g + 0.114 * b));
+
+  it('gives the rounded BT.601 luma of every R, G pair (at several B), RGB and RGBA, aligned or not', () => {
+    const blues = [0, 1, 77, 128, 254, 255];
+    const pixels = 256 * 256 * blues.length;
+    const rgb = new Uint8Array(pixels * 3);
+    const rgba = new Uint8Array(pixels * 4 + 1).subarray(1); // not 4-byte aligned
+    const expected = new Uint8Array(pixels);
+    let i = 0;
+    for (const b of blues) {
+      for (let g = 0; g < 256; g++) {
+        for (let r = 0; r < 256; r++, i++) {
+          rgb.set([r, g, b], 3 * i);
+          rgba.set([r, g, b, 255], 4 * i);
+          expected[i] = luma(r, g, b);
+        }
+      }
+    }
+    expect(flattenToLuma({ data: rgb, width: 256, height: pixels / 256, channels: 3 })).toEqual(expected);
+    expect(flattenToLuma({ data: rgba, width: 256, height: pixels / 256, channels: 4 })).toEqual(expected);
+    expect(flattenToLuma({ data: Uint8Array.from(rgba), width: 256, height: pixels / 256, channels: 4 })).toEqual(expected);
+  });
+
+  it('blends translucent pixels onto the background that contrasts with the content', () => {
+    // Dark half-transparent strokes on a transparent canvas land on white; light ones on black.
+    const dark = Uint8Array.from([20, 20, 20, 255, 20, 20, 20, 128, 0, 0, 0, 0]);
+    expect([...flattenToLuma({ data: dark, width: 3, height: 1, channels: 4 })]).toEqual([20, Math.round((128 / 255) * 20 + (127 / 255) * 255), 255]);
+    const light = Uint8Array.from([240, 255, 240, 128, 0, 0]);
+    expect([...flattenToLuma({ data: light, width: 3, height: 1, channels: 2 })]).toEqual([240, Math.round((128 / 255) * 240), 0]);
   });
 });

@@ -33,8 +33,10 @@ const GREY_LEVELS = 256;
 const MAX_GREY = 255;
 /** Signed ink strengths -255..255 (deviation towards light positive). */
 const SIGNED_LEVELS = 2 * MAX_GREY + 1;
-/** Copies of a per-pixel histogram, a power of 2 (see locateInk). */
+/** Copies of a per-pixel histogram, a power of 2 (see scanBlurred). */
 const HISTOGRAM_COPIES = 4;
+/** Initial capacity of a growable pixel list. */
+const MIN_LIST = 64;
 /** Ink must stand this many noise standard deviations above the background. */
 const NOISE_SIGMAS = 4;
 /** Faintest ink kept at the soft edges of strokes, on the 0-255 scale, whatever the noise. */
@@ -125,8 +127,8 @@ const MEAN_OF_NINE = Uint8Array.from({ length: 9 * MAX_GREY + 1 }, (_, sum) => M
 
 /**
  * 3x3 mean (edges clamped); damps paper texture and JPEG noise before
- * thresholding. Each row rolls a window of three column sums along; locateInk
- * computes the same mean inline, in its pass over the image.
+ * thresholding. Each row rolls a window of three column sums along;
+ * scanBlurred computes the same mean inline, in its pass over the image.
  */
 export function boxBlur3({ data, width, height }: GreyImage): Uint8Array {
   const out = new Uint8Array(width * height);
@@ -163,27 +165,30 @@ function pushPixel(list: PixelList, index: number): void {
   list.items[list.length++] = index;
 }
 
-/** Pixels that may belong to the mask, in scan order, each with a value the mask threshold is applied to. */
+/**
+ * Pixels that may belong to the mask, in scan order, each with its signed
+ * ink strength (positive for light ink, negative for dark ink).
+ */
 interface Candidates {
   x: Int32Array<ArrayBuffer>;
   y: Int32Array<ArrayBuffer>;
-  value: Int16Array<ArrayBuffer>;
+  strength: Int16Array<ArrayBuffer>;
   length: number;
 }
 
 function newCandidates(capacity: number): Candidates {
-  return { x: new Int32Array(capacity), y: new Int32Array(capacity), value: new Int16Array(capacity), length: 0 };
+  return { x: new Int32Array(capacity), y: new Int32Array(capacity), strength: new Int16Array(capacity), length: 0 };
 }
 
-function pushCandidate(list: Candidates, x: number, y: number, value: number): void {
+function pushCandidate(list: Candidates, x: number, y: number, strength: number): void {
   if (list.length === list.x.length) {
     list.x = grow(list.x);
     list.y = grow(list.y);
-    list.value = grow(list.value);
+    list.strength = grow(list.strength);
   }
   list.x[list.length] = x;
   list.y[list.length] = y;
-  list.value[list.length++] = value;
+  list.strength[list.length++] = strength;
 }
 
 /** 8-connected components of a mask, as horizontal runs of mask pixels each with its component's label. */
@@ -202,10 +207,10 @@ interface Components {
 }
 
 /**
- * 8-connected components of the candidates whose value v has sign * v >= min:
- * runs along each row, joined (union-find) to the runs of the row above that
- * touch them, diagonally included. Costs in proportion to the candidates, not
- * to the image.
+ * 8-connected components of the candidates whose signed strength s has
+ * sign * s >= min: runs along each row, joined (union-find) to the runs of
+ * the row above that touch them, diagonally included. Costs in proportion to
+ * the candidates, not to the image.
  */
 function labelCandidates(candidates: Candidates, sign: number, min: number): Components {
   const runY = new Int32Array(candidates.length);
@@ -213,7 +218,7 @@ function labelCandidates(candidates: Candidates, sign: number, min: number): Com
   const runEnd = new Int32Array(candidates.length);
   let runs = 0;
   for (let c = 0; c < candidates.length; c++) {
-    if (sign * candidates.value[c]! < min) continue;
+    if (sign * candidates.strength[c]! < min) continue;
     const x = candidates.x[c]!;
     const y = candidates.y[c]!;
     if (runs > 0 && runY[runs - 1] === y && runEnd[runs - 1] === x - 1) {
@@ -304,6 +309,75 @@ export function labelComponents(mask: Uint8Array, width: number, height: number)
   return { labels: paintLabels(components, 0, 0, width, height), areas: components.areas };
 }
 
+/** What scanBlurred finds in one pass over the blurred image. */
+interface BlurredScan {
+  /** How far, in total, deviations go beyond minInkContrast on the dark and on the light side. */
+  darkMass: number;
+  lightMass: number;
+  /**
+   * Counts of the smooth deviation rounded half away from zero (as Math.round(d) rounds light ink
+   * and Math.round(-d) dark ink) and clamped to +-255, a signed strength whose positive part is the
+   * light-ink strength and negative part the dark-ink strength, at index strength + 255, in
+   * HISTOGRAM_COPIES copies to be summed.
+   */
+  signedHistogram: Int32Array;
+  /** Pixels whose strength reaches minInkContrast (the least threshold), with their signed strength. */
+  candidates: Candidates;
+}
+
+/**
+ * The pass over every pixel, kept lean and in a function of its own so that
+ * V8 keeps its variables in registers: no call in the pixel loop, and no
+ * branch on the sign of a deviation for most pixels (on noisy paper it is
+ * random); neighbouring pixels count into different copies of the histogram
+ * (most land in the same bin, and each increment would wait for the last).
+ */
+function scanBlurred(image: GreyImage, rowLevel: Float64Array, columnLevel: Float64Array, minInkContrast: number): BlurredScan {
+  const { data, width, height } = image;
+  // Int32Array: V8 keeps its elements in integer registers (a Uint32Array's may not fit one).
+  const signedHistogram = new Int32Array(HISTOGRAM_COPIES * SIGNED_LEVELS);
+  // Strokes cover a small part of an image: start small, grow when needed.
+  const candidates = newCandidates(Math.max(MIN_LIST, (width * height) >> 4));
+  // A deviation adds to a mass when beyond minInkContrast, and makes a candidate when it rounds to
+  // minInkContrast or more: both only past this bound, so most pixels skip that branch.
+  const rare = Math.min(minInkContrast, Math.ceil(minInkContrast) - 0.5);
+  let darkMass = 0;
+  let lightMass = 0;
+  // A row's candidates, listed after the row.
+  const rowX = new Int32Array(width);
+  const rowStrength = new Int16Array(width);
+  for (let y = 0; y < height; y++) {
+    const above = Math.max(0, y - 1) * width;
+    const o = y * width;
+    const below = Math.min(height - 1, y + 1) * width;
+    const level = rowLevel[y]!;
+    let found = 0;
+    // boxBlur3's mean, from a window of three column sums rolled along the row.
+    let left3 = data[above]! + data[o]! + data[below]!;
+    let centre3 = left3;
+    for (let x = 0; x < width; x++) {
+      const right3 = x + 1 < width ? data[above + x + 1]! + data[o + x + 1]! + data[below + x + 1]! : centre3;
+      // The deviation at single precision, as locateInk has always kept it.
+      const d = Math.fround(MEAN_OF_NINE[left3 + centre3 + right3]! - (level + columnLevel[x]!));
+      left3 = centre3;
+      centre3 = right3;
+      // Rounded half away from zero: d is a float32 value, so d + 0.5 and r - d are exact.
+      let r = Math.floor(d + 0.5);
+      if (r - d === 0.5 && d < 0) r -= 1;
+      const signed = Math.max(-MAX_GREY, Math.min(MAX_GREY, r)) | 0;
+      signedHistogram[(x & (HISTOGRAM_COPIES - 1)) * SIGNED_LEVELS + signed + MAX_GREY]!++;
+      if (Math.abs(d) < rare) continue;
+      if (d > minInkContrast) lightMass += d - minInkContrast;
+      else if (-d > minInkContrast) darkMass += -d - minInkContrast;
+      if ((signed < 0 ? -signed : signed) < minInkContrast) continue;
+      rowX[found] = x;
+      rowStrength[found++] = signed;
+    }
+    for (let i = 0; i < found; i++) pushCandidate(candidates, rowX[i]!, y, rowStrength[i]!);
+  }
+  return { darkMass, lightMass, signedHistogram, candidates };
+}
+
 /** Ink strength, 0-255, of deviation d (a float32 value) from the background: its size towards the ink side, rounded. */
 function strengthOf(d: number, sign: number): number {
   const towardsInk = sign * d;
@@ -332,49 +406,8 @@ export function locateInk(image: GreyImage, minInkContrast: number): LocatedInk 
   const rowLevel = new Float64Array(height);
   for (let y = 0; y < height; y++) rowLevel[y] = background.level + background.slopeY * planeY(y, height);
 
-  // One pass over the blurred image: polarity masses, and the smooth deviation rounded half away from
-  // zero (so that its positive part is the light-ink strength and its negative part the dark-ink
-  // strength), with a histogram indexed by it (+255). Pixels whose strength reaches minInkContrast
-  // (the least threshold) are listed, with it, for labelling; the others are below any threshold.
-  // No branch depends on the sign of the deviation for most pixels (on noisy paper it is random),
-  // and neighbouring pixels count into different copies of the histogram (most land in the same
-  // bin, and each increment would wait for the last).
-  // Int32Array: V8 keeps its elements in integer registers (a Uint32Array's may not fit one).
-  const signedHistogram = new Int32Array(HISTOGRAM_COPIES * SIGNED_LEVELS);
-  const candidates = newCandidates(1024);
-  // A deviation contributes to a mass when beyond minInkContrast, and makes a candidate when it rounds
-  // to minInkContrast or more: both only past this bound, so most pixels skip that branch.
-  const rare = Math.min(minInkContrast, Math.ceil(minInkContrast) - 0.5);
-  let darkMass = 0;
-  let lightMass = 0;
-  for (let y = 0; y < height; y++) {
-    const above = Math.max(0, y - 1) * width;
-    const o = y * width;
-    const below = Math.min(height - 1, y + 1) * width;
-    const level = rowLevel[y]!;
-    // boxBlur3's mean, from a window of three column sums rolled along the row.
-    let left3 = data[above]! + data[o]! + data[below]!;
-    let centre3 = left3;
-    for (let x = 0; x < width; x++) {
-      const right3 = x + 1 < width ? data[above + x + 1]! + data[o + x + 1]! + data[below + x + 1]! : centre3;
-      const d = Math.fround(MEAN_OF_NINE[left3 + centre3 + right3]! - (level + columnLevel[x]!));
-      left3 = centre3;
-      centre3 = right3;
-      // The signed strength: d rounded half away from zero (as Math.round(d) for light ink and
-      // Math.round(-d) for dark ink round them), clamped to +-255, with no branch on the sign of d.
-      // d is a float32 value, so d + 0.5 and r - d are exact.
-      let r = Math.floor(d + 0.5);
-      if (r - d === 0.5 && d < 0) r -= 1;
-      const signed = Math.max(-MAX_GREY, Math.min(MAX_GREY, r)) | 0;
-      signedHistogram[(x & (HISTOGRAM_COPIES - 1)) * SIGNED_LEVELS + signed + MAX_GREY]!++;
-      const magnitude = Math.abs(d);
-      if (magnitude < rare) continue;
-      if (d > minInkContrast) lightMass += d - minInkContrast;
-      else if (-d > minInkContrast) darkMass += -d - minInkContrast;
-      const q = signed < 0 ? -signed : signed;
-      if (q >= minInkContrast) pushCandidate(candidates, x, y, signed);
-    }
-  }
+  // Polarity: on which side of the background lies more of the far-off mass?
+  const { darkMass, lightMass, signedHistogram, candidates } = scanBlurred(image, rowLevel, columnLevel, minInkContrast);
   if (darkMass === 0 && lightMass === 0) {
     throw blank(`nothing differs from the background (grey ${Math.round(background.level)}) by ${minInkContrast} levels or more`);
   }
@@ -460,7 +493,8 @@ export function locateInk(image: GreyImage, minInkContrast: number): LocatedInk 
   const box: Box = { left, top, width: right - left + 1, height: bottom - top + 1 };
   const ink = new Uint8Array(box.width * box.height);
   // Strength scaled so fullInk (and above) is full ink.
-  const scaled = Uint8Array.from({ length: GREY_LEVELS }, (_, s) => Math.min(MAX_GREY, Math.round((MAX_GREY * s) / fullInk)));
+  const scaled = new Uint8Array(GREY_LEVELS);
+  for (let s = 0; s < GREY_LEVELS; s++) scaled[s] = Math.min(MAX_GREY, Math.round((MAX_GREY * s) / fullInk));
   for (let y = 0; y < box.height; y++) {
     const r0 = (top + y - y0) * regionWidth + left - x0;
     for (let x = 0; x < box.width; x++) {
@@ -513,7 +547,7 @@ function looksLikeSheet(found: LocatedInk, image: GreyImage, outside: Uint8Array
   if (width * height < SHEET_MIN_AREA_FRACTION * image.width * image.height) return false;
   let inside = 0;
   let solid = 0;
-  const boundary: PixelList = { items: new Int32Array(1024), length: 0 };
+  const boundary: PixelList = { items: new Int32Array(MIN_LIST), length: 0 };
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = y * width + x;
