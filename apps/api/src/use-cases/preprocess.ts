@@ -1,10 +1,10 @@
 /**
- * Uploaded image bytes -> the 784-byte model inputs a job carries. Every
- * image of a request is checked before anything is enqueued; the first bad
- * one rejects the request with its ImageError, prefixed with which image it
- * was ("image 2 of 3 (photo.gif): ...").
+ * Uploaded image bytes -> the 784-byte model inputs a job carries (imaging's
+ * pixel bytes, in @digitq/contracts' pixel convention). Every image of a
+ * request is checked before anything is enqueued; the first bad one rejects
+ * the request with its ImageError, prefixed with which image it was
+ * ("image 2 of 3 (photo.gif): ...").
  */
-import { quantizePixels } from '@digitq/contracts';
 import { ImageError, preprocessDigitImages, type PreprocessResult } from '@digitq/imaging';
 
 export interface NamedImage {
@@ -28,7 +28,7 @@ export function describeImage(index: number, count: number, name: string): strin
 export async function preprocessAll(images: readonly NamedImage[], preprocess: PreprocessImages): Promise<Uint8Array[]> {
   const results = await preprocess(images.map((image) => image.bytes));
   return results.map((result, i) => {
-    if (result.ok) return quantizePixels(result.digit.pixels);
+    if (result.ok) return result.digit.pixelBytes;
     const { code, message } = result.error;
     throw new ImageError(code, `${describeImage(i, images.length, images[i]!.name)}: ${message}`, { cause: result.error });
   });
