@@ -177,7 +177,7 @@ export class ModelStore {
     const variant = ref.variant ?? DEFAULT_MODEL_VARIANT;
     let dir: string;
     try {
-      dir = this.options.registry ? await this.options.registry.ensureLocal(name, version) : await resolveModelDir(this.options.modelsDir, key);
+      dir = this.options.registry ? await this.options.registry.ensureLocal(name, version) : await resolveModelDir(this.options.modelsDir, `${name}@${version}`);
     } catch (cause) {
       throw new ModelNotFoundError(`model ${key} not found: ${(cause as Error).message}`, { cause });
     }
