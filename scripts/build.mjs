@@ -22,7 +22,7 @@ export const ENTRY_POINTS = {
   api: ['main'],
   worker: ['main'],
   launcher: ['main'],
-  cli: ['train', 'eval', 'download-data', 'model-export', 'model-quantize'],
+  cli: ['train', 'eval', 'download-data', 'model-export', 'model-quantize', 'model-import'],
 };
 
 /** Bare imports that are not the workspace's own packages stay imports of node_modules. */

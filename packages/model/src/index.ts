@@ -25,3 +25,4 @@ export * from './onnx/quantize.ts';
 export * from './onnx/calibrate.ts';
 export * from './onnx/float16.ts';
 export * from './onnx/variants.ts';
+export * from './keras/index.ts';
