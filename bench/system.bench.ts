@@ -251,7 +251,7 @@ async function measureDigitq(config: SystemConfig): Promise<void> {
   const system = await startSystem(config, { redisUrl: redis.url, redisPid, connection, prefix: `dq-${config.name}`, profileDir });
   const processes = [...system.apis, ...system.workers];
   children.push(...processes);
-  const result: ConfigResult = { description: config.description, env: config.env, scenarios: [], worker_engines: await workerEngines(system.baseUrls[0]!) };
+  const result: ConfigResult = { description: config.description, api_mode: system.apiMode, env: config.env, scenarios: [], worker_engines: await workerEngines(system.baseUrls[0]!) };
   digitq[config.name] = result;
   try {
     await checkAnswers(system.baseUrls[0]!, bodies, jobUploads);

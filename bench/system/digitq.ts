@@ -33,9 +33,10 @@ export interface SystemConfig {
 }
 
 /**
- * What the benchmark runs. "1 vs 2 API processes" starts two API processes
- * on two ports and spreads the connections over both (the same as an
- * API_PROCESSES setting would, seen from outside).
+ * What the benchmark runs. More than one API process is started as digitq
+ * offers it: API_PROCESSES=N (node:cluster, one port) where the config knows
+ * that setting, else N processes on N ports with the connections spread over
+ * them (the same, seen from outside).
  */
 export const SYSTEM_CONFIGS: readonly SystemConfig[] = [
   {
@@ -88,7 +89,7 @@ export function benchSettings(redisUrl: string, prefix: string, workers: number)
     MAX_QUEUED_JOBS: MAX_QUEUED_JOBS_UNLIMITED,
     WORKERS: String(workers),
     TRAINING_WORKERS: '0',
-    // One API process per process started here, whatever API_PROCESSES defaults to once it exists.
+    // One API process per process started here unless a configuration asks for more (startSystem).
     API_PROCESSES: '1',
     // A fixed secret: the API would otherwise generate one and write it to a file.
     WEBHOOK_SECRET: `whsec_${randomBytes(WEBHOOK_SECRET_BYTES).toString('base64')}`,
@@ -96,8 +97,15 @@ export function benchSettings(redisUrl: string, prefix: string, workers: number)
   };
 }
 
+/** Whether this tree's API forks its own processes (API_PROCESSES). */
+export function clusteredApi(): boolean {
+  return 'API_PROCESSES' in configSchema.shape;
+}
+
 export interface RunningSystem {
   config: SystemConfig;
+  /** How the API processes were run, in words. */
+  apiMode: string;
   env: Record<string, string>;
   apis: Child[];
   workers: Child[];
@@ -178,9 +186,11 @@ export async function startSystem(
       workers.push(startProcess('worker', `worker-${i + 1}`, env, ['--device', 'cpu', '--queues', QUEUE_NAMES.inference, '--metrics-port', String(port)], options.profileDir));
       metricsUrls.push(`http://127.0.0.1:${port}/metrics`);
     }
-    for (let i = 0; i < config.apiProcesses; i++) {
+    const clustered = config.apiProcesses > 1 && clusteredApi();
+    for (let i = 0; i < (clustered ? 1 : config.apiProcesses); i++) {
       const port = await freePort();
-      apis.push(startProcess('api', `api-${i + 1}`, { ...env, PORT: String(port) }, [], options.profileDir));
+      const processes: Record<string, string> = clustered ? { API_PROCESSES: String(config.apiProcesses) } : {};
+      apis.push(startProcess('api', `api-${i + 1}`, { ...env, ...processes, PORT: String(port) }, [], options.profileDir));
       baseUrls.push(`http://127.0.0.1:${port}`);
     }
     const alive = () => [...apis, ...workers].every((child) => child.running());
@@ -210,7 +220,9 @@ export async function startSystem(
     completions: () => completedJobs(metricsUrls),
     clearBacklog: () => clearBacklog(queue),
   };
-  return { config, env, apis, workers, baseUrls, metricsUrls, queue, target, stop };
+  const apiMode =
+    config.apiProcesses === 1 ? '1 process' : apis.length === 1 ? `API_PROCESSES=${config.apiProcesses} (node:cluster, one port)` : `${config.apiProcesses} processes on ${config.apiProcesses} ports`;
+  return { config, apiMode, env, apis, workers, baseUrls, metricsUrls, queue, target, stop };
 }
 
 /** Drops waiting jobs, then waits for the running ones. */

@@ -14,6 +14,8 @@ import { round, summarize } from './stats.ts';
 
 /** Other work taking more cores than this (median over the runs) makes the report say its figures are depressed. */
 const NOISY_OTHER_CORES = 0.25;
+/** Completions at least this share of submissions: the worker kept up, so the API set the rate. */
+const SAME_RATE = 0.9;
 /** A role using at least this share of the cores its processes can use is called saturated. */
 const SATURATED = 0.85;
 const PROFILE_PACKAGES_SHOWN = 6;
@@ -87,6 +89,13 @@ function missedGoalSection(results: Results, goals: readonly GoalResult[]): stri
       const lines = [`- **${goal.text}**: missed; ${goal.missed_by}.`];
       const scenario = goal.scenario === 'drain' ? undefined : base?.scenarios.find((s) => s.scenario === goal.scenario);
       if (scenario) lines.push(`  ${cpuSentence(scenario, results.machine.cores, processes)}`);
+      if (scenario && scenario.repeats.every((r) => r.completed_jobs_per_s !== undefined)) {
+        const submitted = summarize(scenario.repeats.map((r) => r.req_per_s)).median;
+        const completed = summarize(scenario.repeats.map((r) => r.completed_jobs_per_s ?? 0)).median;
+        if (completed >= SAME_RATE * submitted) {
+          lines.push(`  Jobs were completed as fast as they were accepted (${fmt(completed)} vs ${fmt(submitted)} per second): the API's intake, not the worker, set this rate.`);
+        }
+      }
       if (goal.scenario === 'drain' && base?.drain) {
         lines.push('  Nothing of the benchmark ran beside the worker (queue paused while filled, API idle), so the gap to the bare model is the worker\'s own per-job cost (BullMQ fetch and complete, decoding the payload, the batcher) at the batch size its jobs give it, plus whatever other work on the machine took (load average in the header).');
       }
@@ -172,7 +181,7 @@ function configurationSection(results: Results, figures: readonly Figure[]): str
       const p99 = get(`${prefix}.sync-small.p99_ms`);
       const errors = get(`${prefix}.sync-small.errors`);
       return [
-        `${name} (${config.description})`,
+        `${name} (${config.description}${config.api_mode && config.api_mode !== '1 process' ? `; API: ${config.api_mode}` : ''})`,
         rps ? fmt(rps.summary.median) : '–',
         rps ? range(rps) : '–',
         p99 ? fmt(p99.summary.median) : '–',

@@ -15,6 +15,8 @@ export interface BareModelResult {
 
 export interface ConfigResult {
   description: string;
+  /** How the API processes ran: one, API_PROCESSES=N (node:cluster), or N on N ports. */
+  api_mode?: string;
   env: Record<string, string>;
   scenarios: ScenarioResult[];
   drain?: DrainResult;

@@ -3,7 +3,7 @@
  * target (ceiling C, the seed's in-process design, digitq in each
  * configuration), and what each repeat of one costs each process in CPU.
  */
-import { cpuSecondsOf, machineBusySeconds } from './processes.ts';
+import { cpuSecondsOf, machineBusySeconds, processTree } from './processes.ts';
 import { runLoad, type LoadResult, type RequestBody } from './load.ts';
 import { round } from './stats.ts';
 
@@ -41,7 +41,7 @@ export interface Target {
   name: string;
   /** One base URL per API process. */
   baseUrls: string[];
-  /** Process ids by role (api, worker, redis), for the CPU each uses. */
+  /** Process ids by role (api, worker, redis), for the CPU each uses with the processes it forked. */
   roles: Record<string, number[]>;
   /** Jobs completed so far (async scenarios). */
   completions?: () => Promise<number>;
@@ -83,7 +83,7 @@ export function scenarioSeconds(spec: ScenarioSpec, settings: RunSettings): numb
 }
 
 function cpuByRole(roles: Record<string, number[]>): Record<string, number> {
-  return Object.fromEntries(Object.entries(roles).map(([role, pids]) => [role, pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0)]));
+  return Object.fromEntries(Object.entries(roles).map(([role, pids]) => [role, pids.flatMap(processTree).reduce((sum, pid) => sum + cpuSecondsOf(pid), 0)]));
 }
 
 const NS_PER_US = 1000n;
