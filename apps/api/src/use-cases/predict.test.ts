@@ -1,0 +1,57 @@
+/** predictDigit without HTTP, Redis or a model: the use case alone, its collaborators stubbed. */
+import { describe, expect, it } from 'vitest';
+import { AppError, PIXELS_PER_IMAGE, type JobView } from '@digitq/contracts';
+import type { InferenceJobs } from '@digitq/jobs';
+import type { PreprocessResult } from '@digitq/imaging';
+import { JobFailedError, predictDigit } from './predict.ts';
+
+const queued: JobView = {
+  id: 'job-1',
+  status: 'queued',
+  created_at: '2025-01-15T10:30:00.000Z',
+  started_at: null,
+  completed_at: null,
+  model: { name: 'digitnet', version: null },
+  input: { count: 1 },
+  output: null,
+  error: null,
+  attempts: 0,
+};
+
+function deps(finished: JobView | null) {
+  const submitted: unknown[] = [];
+  const jobs = {
+    submit: async (input: unknown) => {
+      submitted.push(input);
+      return queued;
+    },
+    waitForFinish: async () => finished,
+  } as unknown as InferenceJobs;
+  const pixelBytes = new Uint8Array(PIXELS_PER_IMAGE).fill(7);
+  const preprocess = async (images: readonly Uint8Array[]) => images.map(() => ({ ok: true, digit: { pixelBytes } }) as unknown as PreprocessResult);
+  return { deps: { jobs, preprocess, predictTimeoutMs: 300 }, submitted, pixelBytes };
+}
+
+const input = { owner: 'alice', image: { name: 'five.png', bytes: new Uint8Array([1, 2, 3]) }, model: null };
+
+describe('predictDigit', () => {
+  it("submits the image's pixel bytes as a one-image job and answers its prediction", async () => {
+    const probabilities = Array.from({ length: 10 }, (_, d) => (d === 5 ? 0.91 : 0.01));
+    const done: JobView = { ...queued, status: 'succeeded', model: { name: 'digitnet', version: 'v3' }, output: { predictions: [{ prediction: 5, confidence: 0.91, probabilities }] } };
+    const { deps: d, submitted, pixelBytes } = deps(done);
+    expect(await predictDigit(input, d)).toEqual({ prediction: 5, confidence: 0.91, probabilities, model: { name: 'digitnet', version: 'v3' }, job_id: 'job-1' });
+    expect(submitted).toEqual([{ images: [pixelBytes], model: null, owner: 'alice', webhook: null }]);
+  });
+
+  it('is TIMEOUT naming the job (to read later) when it is not done in time', async () => {
+    const error = await predictDigit(input, deps(null).deps).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AppError);
+    expect(error).toMatchObject({ code: 'TIMEOUT', details: { jobId: 'job-1' } });
+    expect((error as Error).message).toBe('job job-1 did not finish within 300 ms; it is still queued, see /v1/jobs/job-1');
+  });
+
+  it("is the job's own failure when it failed", async () => {
+    const failed: JobView = { ...queued, status: 'failed', error: { code: 'IMAGE_CORRUPT', message: 'the pixels could not be read' } };
+    await expect(predictDigit(input, deps(failed).deps)).rejects.toEqual(new JobFailedError('job-1', 'IMAGE_CORRUPT', 'the pixels could not be read'));
+  });
+});
