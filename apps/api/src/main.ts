@@ -18,6 +18,7 @@
  * processes sharing the port (api-processes.ts); each of them runs serve().
  */
 import cluster from 'node:cluster';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -125,16 +126,28 @@ function serve(config: Config, log: Logger): void {
     shutdown: shutdown.signal,
   });
 
-  const server = app.listen(config.PORT, config.HOST, (error?: Error) => {
-    if (error) {
-      log.fatal({ err: error, host: config.HOST, port: config.PORT }, 'cannot listen');
-      process.exit(1);
-    }
-    const { port } = server.address() as AddressInfo;
-    // In a cluster the primary says "api listening" once every process does.
-    log.info({ url: `http://${config.HOST}:${port}` }, inCluster ? 'api process listening' : 'api listening');
-  });
+  const server = createServer(app);
   applyServerTimeouts(server, { headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS });
+  server.once('error', (error) => {
+    log.fatal({ err: error, host: config.HOST, port: config.PORT }, 'cannot listen');
+    process.exit(1);
+  });
+  // Listening before Redis first answers would refuse the first requests with 503 for nothing (commands are not
+  // queued while disconnected). Wait for it, but no longer than a command may take: with Redis down the API still
+  // starts, says so on /readyz, and answers 503 until Redis is back.
+  let listenCalled = false;
+  const listen = () => {
+    if (listenCalled) return;
+    listenCalled = true;
+    clearTimeout(startListening);
+    server.listen(config.PORT, config.HOST, () => {
+      const { port } = server.address() as AddressInfo;
+      // In a cluster the primary says "api listening" once every process does.
+      log.info({ url: `http://${config.HOST}:${port}` }, inCluster ? 'api process listening' : 'api listening');
+    });
+  };
+  const startListening = setTimeout(listen, config.REDIS_COMMAND_TIMEOUT_MS);
+  whenConnected(redis, listen);
   let requestsInFlight = 0;
   server.on('request', (_req, res) => {
     requestsInFlight++;
