@@ -12,7 +12,6 @@ import {
   JOB_PRIORITY_MAX,
   TERMINAL_STATUSES,
   encodePixels,
-  parseModelRef,
   type InferenceJobData,
   type InferenceResult,
   type JobStatus,
@@ -61,7 +60,8 @@ export type JobViewSource = Pick<InferenceJob, 'id' | 'data' | 'timestamp' | 'pr
 export function jobViewOf(job: JobViewSource, state: string, canceledAt: string | null, defaultModel: string): JobView {
   const { id, status, created_at, started_at, completed_at, error } = jobLifecycleOf(job, state, canceledAt);
   const result = status === 'succeeded' ? job.returnvalue : null;
-  const { name, version } = parseModelRef(job.data.model ?? defaultModel);
+  // name[@version][:variant]: the variant shows in the result once the job has run.
+  const [name, version] = (job.data.model ?? defaultModel).split(':')[0]!.split('@') as [string, string | undefined];
   return {
     id,
     status,

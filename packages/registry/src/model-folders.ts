@@ -59,11 +59,14 @@ async function writePointer(modelsDir: string, name: string, file: string, value
   await rename(tmp, join(dir, file));
 }
 
-/** The variant ACTIVE_VARIANT names, else fp32. */
+/** The variant ACTIVE_VARIANT names, else fp32; throws when it names something else. */
 export async function readActiveVariant(modelsDir: string, name: string): Promise<ModelVariant> {
   const path = join(modelsDir, name, ACTIVE_VARIANT_FILE);
   if (!existsSync(path)) return DEFAULT_MODEL_VARIANT;
-  return modelVariantSchema.parse((await readFile(path, 'utf8')).trim());
+  const content = (await readFile(path, 'utf8')).trim();
+  const parsed = modelVariantSchema.safeParse(content);
+  if (!parsed.success) throw new RangeError(`${path} names ${JSON.stringify(content)}, not one of ${modelVariantSchema.options.join(', ')}`);
+  return parsed.data;
 }
 
 /** Points ACTIVE_VARIANT at `variant`, atomically. */

@@ -148,6 +148,11 @@ export async function writeVariantToModelFolder(
   return { path, sha256: digest, metadata: updated };
 }
 
+/** A version folder's ONNX file for `variant` (model.onnx for fp32), verified against its metadata. */
+export async function readVariantOnnx(dir: string, variant: ModelVariant): Promise<Uint8Array> {
+  return readOnnxFromModelFolder(dir, variantFileName(variant));
+}
+
 /**
  * The engine serving a version folder as `variant`: fp32 as createEngine
  * chooses (ONNX Runtime or tfjs); a derived variant on ONNX Runtime only, from
@@ -157,8 +162,7 @@ export async function writeVariantToModelFolder(
 export async function createVariantEngine(options: CreateEngineOptions, dir: string, variant: ModelVariant): Promise<InferenceEngine> {
   if (variant === DEFAULT_MODEL_VARIANT) return createEngine(options, dir);
   if (options.kind === 'tfjs') throw new EngineUnavailableError(`the ${variant} variant runs on ONNX Runtime only, and this worker serves with tfjs (INFERENCE_ENGINE=tfjs)`);
-  const bytes = await readOnnxFromModelFolder(dir, variantFileName(variant));
-  return OnnxEngine.load(bytes, { threads: options.threads, device: options.device });
+  return OnnxEngine.load(await readVariantOnnx(dir, variant), { threads: options.threads, device: options.device });
 }
 
 /**
