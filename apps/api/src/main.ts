@@ -184,7 +184,7 @@ function serve(config: Config, log: Logger): void {
 
 function main(): void {
   const config = loadConfigOrExit('api');
-  const log = createLogger('api', config.LOG_LEVEL);
+  const log = createLogger('api', config.LOG_LEVEL, {}, config.LOG_FORMAT);
   if (cluster.isWorker) {
     serve(config, log);
     return;

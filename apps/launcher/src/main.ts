@@ -84,7 +84,7 @@ function banner(config: Config, redisUrl: string, ownRedis: boolean): string {
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('launcher');
-  const log = createLogger('launcher', config.LOG_LEVEL);
+  const log = createLogger('launcher', config.LOG_LEVEL, {}, config.LOG_FORMAT);
 
   const version = await readActiveVersion(config.MODELS_DIR, config.DEFAULT_MODEL);
   if (!version) fail(`no trained model ${config.DEFAULT_MODEL} in ${config.MODELS_DIR}; train one with: npm run train -- --dataset mnist`);

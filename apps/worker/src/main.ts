@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(concurrency) || concurrency < 1) fail('--concurrency must be a positive integer');
 
   const workerId = `${hostname()}-${process.pid}-${device}`;
-  const log = createLogger('worker', config.LOG_LEVEL, { worker: workerId });
+  const log = createLogger('worker', config.LOG_LEVEL, { worker: workerId }, config.LOG_FORMAT);
 
   if (device === 'cpu' && config.TF_BACKEND === 'gpu') fail('TF_BACKEND=gpu needs --device gpu');
   // Training on a GPU needs tfjs's GPU backend; inference on a GPU needs a GPU engine (ONNX Runtime's CUDA provider

@@ -12,10 +12,10 @@ describe('loadConfig', () => {
   });
 
   it('coerces numbers and booleans from strings', () => {
-    const config = loadConfig({ PORT: '8080', BATCH_MAX_SIZE: '16', PRETTY_LOGS: 'true' });
+    const config = loadConfig({ PORT: '8080', BATCH_MAX_SIZE: '16', LOG_FORMAT: 'pretty' });
     expect(config.PORT).toBe(8080);
     expect(config.BATCH_MAX_SIZE).toBe(16);
-    expect(config.PRETTY_LOGS).toBe(true);
+    expect(config.LOG_FORMAT).toBe('pretty');
   });
 
   it('names every invalid variable and its value', () => {

@@ -144,7 +144,8 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where `npm start` keeps its own Redis's data when it starts one. */
   REDIS_DATA_DIR: z.string().min(1).default('./.data/redis'),
-  PRETTY_LOGS: bool.default(false),
+  /** `auto`: one readable line per entry when stdout is a terminal, JSON lines otherwise; `json` or `pretty` to choose. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /**
    * Webhook signing secrets, comma-separated (`whsec_<base64>`); every delivery is signed with each, so a
    * receiver can move to a new secret before the old one is dropped. Unset: one is generated on first start,
