@@ -62,6 +62,7 @@ const HALF_THOUSAND = 500;
 /** Whether a 32-bit word holds its lowest-addressed byte in its low bits (every platform Node runs on but s390x). */
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 const BYTE = 0xff;
+const GREY_LEVELS = 256;
 const GREY_ALPHA = 2;
 const RGB = 3;
 const RGBA = 4;
@@ -191,7 +192,7 @@ export async function decodeImage(
 }
 
 /** Rounded luma of each grey level, as an RGB pixel R = G = B would have it. */
-const GREY_LUMA = Uint8Array.from({ length: WHITE + 1 }, (_, g) => Math.round(Math.fround(LUMA_R * g + LUMA_G * g + LUMA_B * g)));
+const GREY_LUMA = Uint8Array.from({ length: GREY_LEVELS }, (_, g) => Math.round(Math.fround(LUMA_R * g + LUMA_G * g + LUMA_B * g)));
 
 /** Luma of sample i (o its offset): BT.601 weights on R, G, B; grey counts as R = G = B, as sharp's sRGB conversion makes it. */
 function lumaAt(data: Uint8Array, o: number, colour: boolean): number {

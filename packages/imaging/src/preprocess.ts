@@ -50,7 +50,7 @@ export async function preprocessDigitImage(bytes: Uint8Array, options?: Partial<
   const located = locateDigit(working, resolved.minInkContrast);
   const crop = normaliseStrokeWidth({ ink: located.ink, width: located.box.width, height: located.box.height });
   const box = digitBoxSize(crop.width, crop.height);
-  // Lanczos-3, anti-aliased when shrinking (the same pixels sharp's resize gives).
+  // The pixels sharp's Lanczos-3 resize gives (anti-aliased when shrinking), without a sharp round trip.
   const digit = resizeGrey({ data: crop.ink, width: crop.width, height: crop.height }, box.width, box.height);
   const pixels = centreInFrame(digit.data, digit.width, digit.height);
   return {
