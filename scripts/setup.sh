@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what digitq needs on a fresh Debian/Ubuntu machine with Node 20+:
-# system packages (redis-server; chromium with --browser), npm dependencies
-# from the lockfile, and the MNIST files when DATA_DIR does not hold them.
+# system packages (redis-server; chromium with --browser) and npm dependencies
+# from the lockfile. MNIST is not fetched here: serving never reads it; the
+# test command and trainings fetch it (checksummed) when DATA_DIR lacks it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,9 +39,4 @@ node -e 'const [major] = process.versions.node.split(".").map(Number); if (major
 export ONNXRUNTIME_NODE_INSTALL="${ONNXRUNTIME_NODE_INSTALL:-skip}"
 npm ci --no-audit --no-fund --loglevel=error
 
-data_dir="${DATA_DIR:-./.data/mnist}"
-if [[ ! -e "$data_dir/t10k-images-idx3-ubyte.gz" && ! -e "$data_dir/t10k-images-idx3-ubyte" ]]; then
-  echo "setup: MNIST not found in $data_dir; downloading it (set DATA_DIR to use a copy you have)" >&2
-  DATA_DIR="$data_dir" npm run --silent data:download -- mnist
-fi
 echo "setup: done" >&2

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '@digitq/config';
-import { ChecksumMismatchError, downloadMnist, type DownloadEvent } from '@digitq/datasets';
+import { ChecksumMismatchError, DownloadError, downloadMnist, type DownloadEvent } from '@digitq/datasets';
 import { createCliLogger, exitOnError } from './cli-support.ts';
 
 const DATASETS = ['mnist'] as const;
@@ -95,6 +95,15 @@ async function main(): Promise<void> {
     progress.stop();
     if (error instanceof ChecksumMismatchError) {
       log.warn(`${baseUrl} served a different ${error.file} than the published one; nothing was kept for it. Try another --base-url.`);
+    }
+    if (error instanceof DownloadError) {
+      // Lines a person can act on; the error itself at debug level.
+      log.debug({ err: error }, 'download failed');
+      process.stderr.write(
+        `data:download: MNIST is not in ${destDir} and could not be fetched from ${baseUrl} (${error.message}).\n` +
+          'data:download: copy the four MNIST files there, point DATA_DIR at a folder that has them, or set MNIST_BASE_URL (or --base-url) to a mirror you can reach.\n',
+      );
+      process.exit(1);
     }
     throw error;
   }

@@ -114,6 +114,11 @@ export async function loadMnist(dataDir: string, split: Split): Promise<DigitDat
   return loadIdxPair(resolveIdxFile(dataDir, files.images), resolveIdxFile(dataDir, files.labels), `mnist-${split}`);
 }
 
+/** Whether `dataDir` holds all four MNIST files (as published or unpacked). */
+export function hasMnist(dataDir: string): boolean {
+  return (['train', 'test'] as const).every((split) => Object.values(MNIST_FILES[split]).every((name) => firstPresent(dataDir, nameVariants(name)) !== null));
+}
+
 async function listFiles(dir: string): Promise<string[]> {
   let info;
   try {

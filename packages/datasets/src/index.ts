@@ -6,3 +6,4 @@ export * from './folder-digits.ts';
 export * from './dataset-spec.ts';
 export * from './checksums.ts';
 export * from './download.ts';
+export * from './ensure-mnist.ts';

@@ -5,7 +5,7 @@
 import { Worker } from 'bullmq';
 import { QUEUE_NAMES, type TrainingJobData, type TrainingResult } from '@digitq/contracts';
 import { preprocessDigitImage } from '@digitq/imaging';
-import { CancelRequests, createQueue, trainingJobEvents } from '@digitq/jobs';
+import { CancelRequests, JobEventStreams, createQueue, streamJobEvents, trainingJobEvents } from '@digitq/jobs';
 import { deliverJobWebhooks } from '@digitq/webhooks';
 import { createTrainingProcessor } from '../processors/training.processor.ts';
 import { logEventError, type Consumer, type ConsumerContext } from './context.ts';
@@ -22,12 +22,14 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
   // The worker that runs a training publishes its events (see JobEventSource); webhooks subscribe.
   const events = trainingJobEvents({ cancelRequests, onError: logEventError(log) });
   deliverJobWebhooks(events, { queue: webhookQueue, redis: connection, retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS, log });
+  streamJobEvents(events, new JobEventStreams(connection, config.QUEUE_PREFIX, QUEUE_NAMES.training), logEventError(log));
 
   const shutdown = new AbortController();
   const worker = new Worker<TrainingJobData, TrainingResult>(
     queue,
     createTrainingProcessor({
       dataDir: config.DATA_DIR,
+      mnistBaseUrl: config.MNIST_BASE_URL,
       trainingDataRoot: config.TRAINING_DATA_ROOT,
       runsDir: config.TRAINING_RUNS_DIR,
       modelsDir: config.MODELS_DIR,

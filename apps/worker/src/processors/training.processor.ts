@@ -20,7 +20,7 @@ import {
   type TrainingJobProgress,
   type TrainingResult,
 } from '@digitq/contracts';
-import { DatasetError, loadMnist, loadTrainingDataset, parseDatasetSpec, sliceDataset } from '@digitq/datasets';
+import { DatasetError, ensureMnist, loadMnist, loadTrainingDataset, parseDatasetSpec, sliceDataset } from '@digitq/datasets';
 import type { CancelRequests } from '@digitq/jobs';
 import {
   AUGMENT_PRESETS,
@@ -42,6 +42,8 @@ const CANCEL_POLL_MS = 1000;
 
 export interface TrainingProcessorDeps {
   dataDir: string;
+  /** Where MNIST is fetched from when DATA_DIR lacks it (MNIST_BASE_URL). */
+  mnistBaseUrl: string;
   trainingDataRoot: string;
   runsDir: string;
   modelsDir: string;
@@ -101,6 +103,10 @@ export function createTrainingProcessor(deps: TrainingProcessorDeps) {
     }
     let data;
     try {
+      // MNIST is fetched when a training first needs it (the test set scores every dataset), never at install or start.
+      if ((await ensureMnist({ dataDir: deps.dataDir, baseUrl: deps.mnistBaseUrl })) === 'downloaded') {
+        deps.log.info({ job: job.id, dir: deps.dataDir }, 'fetched MNIST (checksums verified)');
+      }
       data = await loadTrainingDataset(spec, { dataDir: deps.dataDir, decode: deps.decodeImage });
     } catch (error) {
       if (error instanceof DatasetError) throw new UnrecoverableError(formatFailedReason(error.code, error.message));
