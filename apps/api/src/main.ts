@@ -28,6 +28,7 @@ import { QUEUE_NAMES } from '@digitq/contracts';
 import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createCommandConnection, createQueue, createQueueEvents } from '@digitq/jobs';
 import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, writeSecretFile, type Logger } from '@digitq/service';
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
+import { configureImaging } from '@digitq/imaging';
 import { ModelRegistry } from '@digitq/registry';
 import { clusterMetricsSource, runApiProcesses } from './api-processes.ts';
 import { createApp } from './app.ts';
@@ -184,6 +185,8 @@ function serve(config: Config, log: Logger): void {
 
 function main(): void {
   const config = loadConfigOrExit('api');
+  // One libvips thread per image and no decode cache: uploads are decoded once each (see configureImaging).
+  configureImaging();
   const log = createLogger('api', config.LOG_LEVEL, {}, config.LOG_FORMAT);
   if (cluster.isWorker) {
     serve(config, log);

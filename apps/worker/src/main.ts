@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { QUEUE_NAMES, type WorkerHeartbeat } from '@digitq/contracts';
 import { createRedisConnection, modelInfoFromKey, startWorkerHeartbeat } from '@digitq/jobs';
 import { initBackend } from '@digitq/model';
+import { configureImaging } from '@digitq/imaging';
 import { ModelRegistry } from '@digitq/registry';
 import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, urlForLog } from '@digitq/service';
 import type { Consumer, ConsumerContext } from './consumers/context.ts';
@@ -40,6 +41,8 @@ function engineOf(consumers: readonly Consumer[]): WorkerHeartbeat['engine'] {
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('worker');
+  // One libvips thread per image and no decode cache: uploads are decoded once each (see configureImaging).
+  configureImaging();
   const { values } = parseArgs({
     options: {
       device: { type: 'string', default: 'cpu' },
