@@ -17,13 +17,15 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Entry points per app; each becomes apps/<app>/dist/<name>.js. */
+/** Entry points per app; each becomes apps/<app>/dist/<name>.js (a key with a slash is a folder of its own: packages/client/dist/cli.js). */
 export const ENTRY_POINTS = {
   api: ['main'],
   worker: ['main'],
   launcher: ['main'],
   cli: ['train', 'eval', 'download-data', 'model-export', 'model-quantize', 'model-import'],
+  'packages/client': ['cli'],
 };
+const folderOf = (app) => join(ROOT, app.includes('/') ? app : join('apps', app));
 
 /** Bare imports that are not the workspace's own packages stay imports of node_modules. */
 const externalDependencies = {
@@ -37,8 +39,8 @@ const started = performance.now();
 await Promise.all(
   Object.entries(ENTRY_POINTS).map(([app, entries]) =>
     build({
-      entryPoints: entries.map((entry) => join(ROOT, 'apps', app, 'src', `${entry}.ts`)),
-      outdir: join(ROOT, 'apps', app, 'dist'),
+      entryPoints: entries.map((entry) => join(folderOf(app), 'src', `${entry}.ts`)),
+      outdir: join(folderOf(app), 'dist'),
       bundle: true,
       platform: 'node',
       format: 'esm',
