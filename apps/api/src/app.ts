@@ -35,6 +35,7 @@ import { expressRouter } from './http/express-adapter.ts';
 import { createOpenApiDocument } from './http/openapi.ts';
 import { createRoutes, type MetricsSource } from './http/routes.ts';
 import { docsRouter } from './http/swagger-ui.ts';
+import { v2Router } from './v2/router.ts';
 
 export type AppConfig = Pick<
   Config,
@@ -142,6 +143,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestLog(deps.logger));
   app.use(httpMetrics(metrics));
   app.use(expressRouter(routes.filter((route) => route.access !== 'apiKey'), adapter));
+  // The Open Inference Protocol (KServe V2) under /v2: its own errors, auth and rate limit as /v1's (v2/router.ts).
+  app.use(v2Router({ intake, readiness: { redis: deps.redis, prefix: deps.prefix }, keyring, rateLimit: config.RATE_LIMIT_PER_S > 0 ? { redis: deps.redis, prefix: deps.prefix, perSecond: config.RATE_LIMIT_PER_S, logger: deps.logger } : null, admit, uploads, maxRequestBytes: config.MAX_REQUEST_BYTES, maxImagesPerJob: config.MAX_IMAGES_PER_JOB }));
   app.use(docsRouter(document));
   app.use(adminRouter({ queues: deps.queues, readOnly: config.BULL_BOARD_READ_ONLY, guard: adminGuard }));
   app.use(authenticate(keyring));

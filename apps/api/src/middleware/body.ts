@@ -115,7 +115,7 @@ function tooLarge(limitBytes: number): AppError {
  * concatenated (raw-body's way), which holds the body twice until a full GC.
  * Past the limit the body is no longer read.
  */
-function readBodyBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+export function readBodyBytes(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = declaredBodyBytes(req);
     if (declared !== null && declared > limitBytes) {
