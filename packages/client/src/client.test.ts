@@ -73,8 +73,8 @@ describe('following a job', () => {
     routes.set('GET /v1/jobs/j1/events', (_req, res) => {
       sse(res);
       res.write(': heartbeat\n\n');
-      res.write(`id: 1\nevent: job\ndata: ${JSON.stringify(job('j1', 'processing'))}\n\n`);
-      const last = `id: 2\nevent: job\ndata: ${JSON.stringify(job('j1', 'succeeded', { output: { predictions: [] } }))}\n\n`;
+      res.write(`id: 1\nevent: status\ndata: ${JSON.stringify(job('j1', 'processing'))}\n\n`);
+      const last = `id: 2\nevent: finished\ndata: ${JSON.stringify(job('j1', 'succeeded', { output: { predictions: [] } }))}\n\n`;
       // A final event cut in the middle: the client must wait for the rest.
       res.write(last.slice(0, 20));
       setTimeout(() => res.end(last.slice(20)), 50);
@@ -102,17 +102,23 @@ describe('following a job', () => {
     expect(seen.map((r) => r.url)).toEqual(['/v1/jobs/j2/events', '/v1/jobs/j2', '/v1/jobs/j2', '/v1/jobs/j2', '/v1/jobs/j2']);
   });
 
-  it('polls once a stream breaks before the final state', async () => {
-    routes.set('GET /v1/jobs/j3/events', (_req, res) => {
+  it('resumes a broken stream after its last event id, and polls once resuming gets no further', async () => {
+    let opened = 0;
+    routes.set('GET /v1/jobs/j3/events', (req, res) => {
+      opened++;
       sse(res);
-      res.write(`data: ${JSON.stringify(job('j3', 'processing'))}\n\n`);
+      if (!req.headers['last-event-id']) res.write(`id: 1\nevent: status\ndata: ${JSON.stringify(job('j3', 'queued'))}\n\n`);
+      else if (req.headers['last-event-id'] === '1') res.write(`id: 2\nevent: status\ndata: ${JSON.stringify(job('j3', 'processing'))}\n\n`);
+      // Then breaks; on the third connection, nothing new at all.
       setTimeout(() => res.destroy(), 30);
     });
     polled('/v1/jobs/j3', [job('j3', 'succeeded')]);
     const client = new DigitqClient({ baseUrl });
     const statuses: string[] = [];
     for await (const view of client.events('j3')) statuses.push(view.status);
-    expect(statuses).toEqual(['processing', 'succeeded']);
+    expect(statuses).toEqual(['queued', 'processing', 'succeeded']);
+    expect(opened).toBe(3);
+    expect(seen.map((r) => r.headers['last-event-id'] ?? null)).toEqual([null, '1', '2', null]);
   });
 
   it("does not poll with transport 'sse', and never opens a stream with transport 'poll'", async () => {
@@ -140,21 +146,24 @@ describe('following a job', () => {
     await expect(client.wait('j6', { signal: controller.signal })).rejects.toThrow('enough');
   });
 
-  it('merges a progress-only event into the training view', async () => {
+  it('merges progress events into the training view', async () => {
     const training = { id: 't1', status: 'processing', progress: null, history: [] };
+    const step = { epoch: 1, epochs: 2, batch: 5, batches: 10 };
+    const epoch = { epoch: 1, loss: 0.1 };
     routes.set('GET /v1/trainings/t1/events', (_req, res) => {
       sse(res);
-      res.write(`event: training\ndata: ${JSON.stringify(training)}\n\n`);
-      res.write(`event: progress\ndata: ${JSON.stringify({ progress: { epoch: 1, epochs: 2 } })}\n\n`);
-      res.end(`event: training\ndata: ${JSON.stringify({ ...training, status: 'succeeded' })}\n\n`);
+      res.write(`id: 1\nevent: status\ndata: ${JSON.stringify(training)}\n\n`);
+      res.write(`id: 2\nevent: progress\ndata: ${JSON.stringify({ progress: { progress: step, history: [epoch] }, sequence: 15 })}\n\n`);
+      res.write(`event: surprise\ndata: {"unknown": true}\n\n`);
+      res.end(`id: 3\nevent: finished\ndata: ${JSON.stringify({ ...training, status: 'succeeded' })}\n\n`);
     });
     const client = new DigitqClient({ baseUrl });
     const views = [];
-    for await (const view of client.trainingEvents('t1')) views.push({ status: view.status, progress: view.progress });
+    for await (const view of client.trainingEvents('t1')) views.push({ status: view.status, progress: view.progress, history: view.history });
     expect(views).toEqual([
-      { status: 'processing', progress: null },
-      { status: 'processing', progress: { epoch: 1, epochs: 2 } },
-      { status: 'succeeded', progress: null },
+      { status: 'processing', progress: null, history: [] },
+      { status: 'processing', progress: step, history: [epoch] },
+      { status: 'succeeded', progress: null, history: [] },
     ]);
   });
 });

@@ -16,12 +16,13 @@ import type {
   ModelList,
   ModelVersionView,
   PredictResponse,
+  TrainingJobProgress,
   TrainingRequest,
   TrainingView,
   WorkerList,
 } from '@digitq/contracts';
 import { DigitqError, DigitqTimeoutError, DigitqUnreachableError, errorFromResponse } from './errors.ts';
-import { readEventStream } from './event-stream.ts';
+import { readEventStream, type ServerSentEvent } from './event-stream.ts';
 
 /** An image file's bytes: a File or Blob (browsers, Node), a Uint8Array or Buffer, or an ArrayBuffer. */
 export type ImageInput = Blob | Uint8Array | ArrayBuffer;
@@ -91,11 +92,20 @@ interface View {
   status: JobStatus;
 }
 
-/** Statuses after which a job no longer changes. */
-const TERMINAL = new Set<JobStatus>(['succeeded', 'failed', 'canceled'] satisfies JobStatus[]);
+/** Statuses of a job still to change; every other status is final (so a status added later ends a wait rather than hanging it). */
+const RUNNING = new Set<JobStatus>(['queued', 'processing'] satisfies JobStatus[]);
 
 /** Answers to an event-stream request that mean "no streams here": poll instead. */
 const NO_STREAM_STATUSES = new Set([404, 405, 501]);
+
+/** Where a stream got to: the last view and the last event id, to resume after. */
+interface StreamCursor<V> {
+  last: V | null;
+  lastEventId: string | null;
+}
+
+/** Reconnections of a broken event stream (with Last-Event-ID) before polling instead. */
+const STREAM_RESUMES = 2;
 
 /** Polling: the first wait, growth per unchanged answer, and the longest wait between two reads. */
 export const POLL_BACKOFF = { initialMs: 200, factor: 1.5, maxMs: 2_000 } as const;
@@ -106,7 +116,7 @@ export function nextPollDelay(previousMs: number, changed: boolean): number {
 }
 
 export function isTerminal(status: JobStatus): boolean {
-  return TERMINAL.has(status);
+  return !RUNNING.has(status);
 }
 
 export class DigitqClient {
@@ -240,36 +250,43 @@ export class DigitqClient {
   /** A view's states: from its event stream when there is one, else (or once it breaks) by polling. */
   private async *follow<V extends View>(path: string, options: EventsOptions): AsyncGenerator<V> {
     const transport = options.transport ?? 'auto';
-    let last: V | null = null;
+    const cursor: StreamCursor<V> = { last: null, lastEventId: null };
     if (transport !== 'poll') {
-      try {
-        for await (const view of this.stream<V>(path, options.signal)) {
-          last = view;
-          yield view;
-          if (isTerminal(view.status)) return;
+      // A stream that breaks after an event with an id is resumed after it (Last-Event-ID), a few times, before polling.
+      for (let attempt = 0; attempt <= STREAM_RESUMES; attempt++) {
+        const resumeFrom = cursor.lastEventId;
+        try {
+          for await (const view of this.stream<V>(path, cursor, options.signal)) {
+            yield view;
+            if (isTerminal(view.status)) return;
+          }
+        } catch (error) {
+          if (options.signal?.aborted) throw options.signal.reason;
+          if (transport === 'sse' || !streamUnavailable(error)) throw error;
         }
-      } catch (error) {
-        if (options.signal?.aborted) throw options.signal.reason;
-        if (transport === 'sse' || !streamUnavailable(error)) throw error;
+        // Resume only a stream that got further than the last one.
+        if (cursor.lastEventId === null || cursor.lastEventId === resumeFrom) break;
       }
       if (transport === 'sse') throw new DigitqUnreachableError(`${this.baseUrl}${path}/events`, { cause: new Error('the event stream ended before the final state') });
     }
     // Polling picks up where the stream left off: each read is the whole state, so no change is lost but intermediate ones.
-    yield* this.poll<V>(path, last, options.signal);
+    yield* this.poll<V>(path, cursor.last, options.signal);
   }
 
-  private async *stream<V extends View>(path: string, signal: AbortSignal | undefined): AsyncGenerator<V> {
-    const response = await this.send('GET', `${path}/events`, { headers: { Accept: 'text/event-stream' }, signal });
+  private async *stream<V extends View>(path: string, cursor: StreamCursor<V>, signal: AbortSignal | undefined): AsyncGenerator<V> {
+    const headers: Record<string, string> = { Accept: 'text/event-stream' };
+    if (cursor.lastEventId) headers['Last-Event-ID'] = cursor.lastEventId;
+    const response = await this.send('GET', `${path}/events`, { headers, signal });
     if (!response.ok) throw await errorFromResponse(response);
     if (!response.body || !response.headers.get('content-type')?.startsWith('text/event-stream')) {
       await response.body?.cancel();
       throw new StreamUnavailable(`${path}/events answered ${response.headers.get('content-type') ?? 'no content type'}`);
     }
-    let last: V | null = null;
     for await (const event of readEventStream(response.body)) {
-      const view: V | null = viewOf<V>(event.data, last);
+      if (event.id) cursor.lastEventId = event.id;
+      const view: V | null = viewOf<V>(event, cursor.last);
       if (!view) continue;
-      last = view;
+      cursor.last = view;
       yield view;
     }
   }
@@ -334,21 +351,26 @@ function streamUnavailable(error: unknown): boolean {
 }
 
 /**
- * A view from one event's data: the whole view (a JSON object with id and
- * status), or, for an event that carries only training progress, the last
- * view with that progress. Anything else (an unknown event) is skipped.
+ * The view after one event: `status` and `finished` carry the whole view;
+ * `progress` carries a training's progress ({progress, sequence}, progress
+ * being the training's {progress, history}), merged into the last view.
+ * Anything else (an event this client does not know) is skipped.
  */
-function viewOf<V extends View>(data: string, last: V | null): V | null {
-  let parsed: unknown;
+function viewOf<V extends View>(event: ServerSentEvent, last: V | null): V | null {
+  let data: unknown;
   try {
-    parsed = JSON.parse(data);
+    data = JSON.parse(event.data);
   } catch {
     return null;
   }
-  if (typeof parsed !== 'object' || parsed === null) return null;
-  const record = parsed as Record<string, unknown>;
+  if (typeof data !== 'object' || data === null) return null;
+  const record = data as Record<string, unknown>;
+  if (event.event === 'progress') {
+    const reported = record.progress as Partial<TrainingJobProgress> | undefined;
+    if (!last || !reported?.progress) return null;
+    return { ...last, progress: reported.progress, ...(reported.history ? { history: reported.history } : {}) };
+  }
   if (typeof record.id === 'string' && typeof record.status === 'string') return record as unknown as V;
-  if (last && 'progress' in record) return { ...last, progress: record.progress };
   return null;
 }
 
