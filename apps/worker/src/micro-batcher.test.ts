@@ -84,4 +84,46 @@ describe('MicroBatcher', () => {
     await Promise.all([first, second]);
     expect(batches).toEqual([[1, 2]]);
   });
+  describe('a withdrawn request (its signal aborts before its batch runs)', () => {
+    it('leaves the pending batch at once, rejected with the reason, and never runs; the others still do', async () => {
+      const { batcher, batches } = recordingBatcher(8, 60_000);
+      const withdrawn = new AbortController();
+      const kept = batcher.submit([1]);
+      const dropped = batcher.submit([2, 3], withdrawn.signal);
+      const reason = new Error('canceled at client request');
+      const started = Date.now();
+      withdrawn.abort(reason);
+      await expect(dropped).rejects.toBe(reason);
+      expect(Date.now() - started).toBeLessThan(1000);
+      await batcher.drain();
+      expect(batches).toEqual([[1]]);
+      await expect(kept).resolves.toEqual({ results: [10], batchSize: 1 });
+    });
+
+    it('the last one withdrawn leaves nothing pending: no batch runs when the delay ends', async () => {
+      const { batcher, batches } = recordingBatcher(8, 20);
+      const withdrawn = new AbortController();
+      const dropped = batcher.submit([1], withdrawn.signal);
+      withdrawn.abort(new Error('deadline passed'));
+      await expect(dropped).rejects.toThrow('deadline passed');
+      await new Promise((r) => setTimeout(r, 60));
+      expect(batches).toEqual([]);
+      // A later request makes a batch of its own size.
+      await expect(batcher.submit([4, 5])).resolves.toEqual({ results: [40, 50], batchSize: 2 });
+    });
+
+    it('an already aborted signal is refused without joining a batch', async () => {
+      const { batcher, batches } = recordingBatcher(1, 0);
+      await expect(batcher.submit([1], AbortSignal.abort(new Error('too late')))).rejects.toThrow('too late');
+      expect(batches).toEqual([]);
+    });
+
+    it('an abort after its batch ran changes nothing', async () => {
+      const { batcher } = recordingBatcher(1, 0);
+      const late = new AbortController();
+      const result = await batcher.submit([7], late.signal);
+      late.abort(new Error('too late'));
+      expect(result).toEqual({ results: [70], batchSize: 1 });
+    });
+  });
 });

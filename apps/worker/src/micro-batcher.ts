@@ -8,6 +8,10 @@
  * `flushIdle` when it runs dry), what is pending runs at once: a lone request
  * is never held back by the delay, and under load batches still fill.
  *
+ * A request may be withdrawn while it waits (its `signal` aborts: a cancel,
+ * a deadline): it leaves the pending batch and is rejected with the signal's
+ * reason, so it never runs. Once its batch runs it is past withdrawing.
+ *
  * The batcher knows nothing of BullMQ or tfjs: `run` is injected, so the
  * policy is unit-tested with plain functions.
  */
@@ -25,6 +29,8 @@ interface Pending<TItem, TResult> {
   items: TItem[];
   resolve: (result: { results: TResult[]; batchSize: number }) => void;
   reject: (error: unknown) => void;
+  /** Stops listening to the request's signal once it left the pending batch. */
+  release: () => void;
 }
 
 export class MicroBatcher<TItem, TResult> {
@@ -38,16 +44,48 @@ export class MicroBatcher<TItem, TResult> {
     if (options.maxSize < 1) throw new RangeError('maxSize must be at least 1');
   }
 
-  /** Resolves with this request's results and the size of the batch that produced them. */
-  submit(items: TItem[]): Promise<{ results: TResult[]; batchSize: number }> {
+  /**
+   * Resolves with this request's results and the size of the batch that
+   * produced them; rejects with `signal.reason` when `signal` aborts before
+   * its batch runs.
+   */
+  submit(items: TItem[], signal?: AbortSignal): Promise<{ results: TResult[]; batchSize: number }> {
     return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
       if (this.pendingItems > 0 && this.pendingItems + items.length > this.options.maxSize) this.flush();
-      this.pending.push({ items, resolve, reject });
+      const request: Pending<TItem, TResult> = { items, resolve, reject, release: () => undefined };
+      if (signal) {
+        const withdraw = () => this.withdraw(request, signal.reason);
+        signal.addEventListener('abort', withdraw, { once: true });
+        request.release = () => signal.removeEventListener('abort', withdraw);
+      }
+      this.pending.push(request);
       this.pendingItems += items.length;
       if (this.pendingItems >= this.options.maxSize || this.options.maxDelayMs === 0) this.flush();
       else if (this.options.isIdle?.()) this.flushIdle();
       else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.options.maxDelayMs);
     });
+  }
+
+  /** Takes a request out of the pending batch (still there: not yet run) and rejects it. */
+  private withdraw(request: Pending<TItem, TResult>, reason: unknown): void {
+    const index = this.pending.indexOf(request);
+    if (index === -1) return;
+    this.pending.splice(index, 1);
+    this.pendingItems -= request.items.length;
+    request.release();
+    if (this.pending.length === 0) this.cancelTimers();
+    request.reject(reason);
+  }
+
+  private cancelTimers(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.idleFlush) clearImmediate(this.idleFlush);
+    this.idleFlush = null;
   }
 
   /**
@@ -63,14 +101,12 @@ export class MicroBatcher<TItem, TResult> {
   }
 
   private flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.idleFlush) clearImmediate(this.idleFlush);
-    this.idleFlush = null;
+    this.cancelTimers();
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
     this.pendingItems = 0;
+    for (const p of batch) p.release();
     const run = this.runBatch(batch);
     this.inFlight.add(run);
     void run.finally(() => this.inFlight.delete(run));

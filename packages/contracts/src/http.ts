@@ -33,6 +33,15 @@ export const jobPrioritySchema = z
   .min(JOB_PRIORITY_MIN)
   .max(JOB_PRIORITY_MAX);
 
+/**
+ * When the client stops caring about the job (ISO 8601 time, with Z or an
+ * offset); the `Cancel-After` header says the same as a duration. Not started
+ * by then: `aborted`; held by a worker by then: `canceled`.
+ */
+export const jobDeadlineSchema = z.iso
+  .datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2030-01-01T12:00:00Z' })
+  .meta({ description: 'When the job stops being wanted: not started by then, it ends `aborted`; held by a worker by then, `canceled`. Same as the `Cancel-After` header.' });
+
 const WEBHOOK_FILTER_NEEDS_WEBHOOK = { path: ['webhook_events_filter'], message: 'webhook_events_filter needs webhook' };
 
 /**
@@ -50,6 +59,7 @@ export const createJobJsonBodySchema = z
     priority: jobPrioritySchema.optional(),
     /** Name or name@version; default the active version of the default model. */
     model: modelRefSchema.optional(),
+    deadline: jobDeadlineSchema.optional(),
   })
   .refine((body) => !body.webhook_events_filter || body.webhook, WEBHOOK_FILTER_NEEDS_WEBHOOK);
 export type CreateJobJsonBody = z.infer<typeof createJobJsonBodySchema>;
@@ -76,6 +86,7 @@ export const createJobFieldsSchema = z
     webhook_events_filter: formListSchema.pipe(z.array(jobWebhookEventSchema).min(1)).optional(),
     priority: formIntegerSchema.pipe(jobPrioritySchema).optional(),
     model: modelRefSchema.optional(),
+    deadline: jobDeadlineSchema.optional(),
   })
   .refine((fields) => !fields.webhook_events_filter || fields.webhook, WEBHOOK_FILTER_NEEDS_WEBHOOK);
 export type CreateJobFields = z.infer<typeof createJobFieldsSchema>;

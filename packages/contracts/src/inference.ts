@@ -55,8 +55,21 @@ export const inferenceJobDataSchema = z.object({
   owner: z.string().min(1),
   webhook: webhookRequestSchema.nullable(),
   submitted_at: z.string(),
+  /**
+   * When the client stops caring (Cancel-After or `deadline` at submit), ISO
+   * time. Not started by then: the job ends `aborted` without running; held
+   * by a worker for its batch by then: `canceled`. Absent: no deadline.
+   */
+  deadline: z.iso.datetime().optional(),
 });
 export type InferenceJobData = z.infer<typeof inferenceJobDataSchema>;
+
+/** Milliseconds until a job's `deadline` (negative once passed); null without one. */
+export function msUntilDeadline(data: { deadline?: unknown }, now = Date.now()): number | null {
+  if (typeof data.deadline !== 'string') return null;
+  const at = Date.parse(data.deadline);
+  return Number.isNaN(at) ? null : at - now;
+}
 
 export const digitPredictionSchema = z.object({
   prediction: z.number().int().min(0).max(9),

@@ -8,3 +8,4 @@ export * from './worker-heartbeats.ts';
 export * from './idempotency.ts';
 export * from './owned-job.ts';
 export * from './job-events.ts';
+export * from './event-stream.ts';

@@ -31,6 +31,8 @@ export interface SubmitInferenceInput {
   webhook: InferenceJobData['webhook'];
   /** 1 (least urgent) … 10 (most urgent); default 5. */
   priority?: number;
+  /** ISO time after which the job is no longer wanted (see InferenceJobData.deadline); null or absent: none. */
+  deadline?: string | null;
 }
 
 export interface ListJobsOptions {
@@ -102,6 +104,7 @@ export class InferenceJobs {
       owner: input.owner,
       webhook: input.webhook,
       submitted_at: new Date(now).toISOString(),
+      ...(input.deadline ? { deadline: input.deadline } : {}),
     };
     const priority = input.priority ?? JOB_PRIORITY_DEFAULT;
     // BullMQ runs lower numbers first; clients think of higher as more urgent.

@@ -13,7 +13,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Job, Worker } from 'bullmq';
-import type { InferenceJobData, InferenceResult, JobView, TrainingJobData, TrainingResult, TrainingView } from '@digitq/contracts';
+import { msUntilDeadline, type InferenceJobData, type InferenceResult, type JobView, type TrainingJobData, type TrainingResult, type TrainingView } from '@digitq/contracts';
 import type { CancelRequests } from './cancel-requests.ts';
 import { jobViewOf } from './inference-jobs.ts';
 import { trainingViewOf } from './training-jobs.ts';
@@ -83,8 +83,8 @@ export class JobEventSource<View> extends EventEmitter<JobEventMap<View>> {
   private async viewAt(job: Job, event: 'started' | 'finished', state: 'active' | 'completed' | 'failed'): Promise<View | null> {
     if (state === 'failed' && (await job.getState()) !== 'failed') return null;
     const canceledAt = await this.options.cancelRequests.requestedAt(job.id!);
-    // A job canceled while queued is failed on pickup and never runs: it does not start.
-    if (event === 'started' && canceledAt) return null;
+    // A job canceled while queued, or whose deadline passed before pickup, is failed on pickup and never runs: it does not start.
+    if (event === 'started' && (canceledAt || (msUntilDeadline(job.data as { deadline?: unknown }) ?? 1) <= 0)) return null;
     return this.options.viewOf(job, state, canceledAt);
   }
 }

@@ -13,7 +13,7 @@ import { boundedBody, imageBody, jsonBody } from '../middleware/body.ts';
 import { ownerOf } from '../middleware/owner.ts';
 import { multipartBodyLimit, uploadImages, uploadedFiles } from '../middleware/upload.ts';
 import { reserveUploadBudget, type UploadBudget } from '../middleware/upload-budget.ts';
-import type { HttpRequest, HttpResponse, Route, RouteBody } from './route.ts';
+import type { EventSink, EventStreamAnswer, HttpRequest, HttpResponse, Route, RouteBody } from './route.ts';
 
 export interface ExpressAdapterDeps {
   /** In front of `admin` routes (middleware/admin-auth.ts). */
@@ -80,10 +80,45 @@ function httpRequest(route: Route, req: Request, res: Response): HttpRequest {
   };
 }
 
-function send(res: Response, answer: HttpResponse): void {
+/** Writes SSE fields: every line of `data` its own `data:` line (the format has no escaping). */
+function eventText(fields: Parameters<EventSink['event']>[0]): string {
+  const lines = [...(fields.id === undefined ? [] : [`id: ${fields.id}`]), ...(fields.event === undefined ? [] : [`event: ${fields.event}`])];
+  for (const line of fields.data.split(/\r\n|\r|\n/)) lines.push(`data: ${line}`);
+  return `${lines.join('\n')}\n\n`;
+}
+
+/**
+ * Serves an event stream: headers at once (no caching, no proxy buffering),
+ * each event written as it comes, the answer ended when the stream ends. The
+ * stream's signal aborts when the client goes away. A failure once the
+ * stream began cannot become an error answer: it ends the stream (a client
+ * resumes with Last-Event-ID) and is kept on the response for the request log.
+ */
+async function sendStream(res: Response, stream: EventStreamAnswer): Promise<void> {
+  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-cache');
+  res.setHeader('X-Accel-Buffering', 'no');
+  res.flushHeaders();
+  const gone = new AbortController();
+  res.once('close', () => gone.abort());
+  const sink: EventSink = {
+    event: (fields) => void res.write(eventText(fields)),
+    comment: (text) => void res.write(`: ${text}\n\n`),
+  };
+  try {
+    await stream(sink, gone.signal);
+  } catch (error) {
+    res.err = error instanceof Error ? error : new Error(String(error));
+  } finally {
+    res.end();
+  }
+}
+
+async function send(res: Response, answer: HttpResponse): Promise<void> {
   for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
   res.status(answer.status);
-  if (answer.text) {
+  if (answer.stream) await sendStream(res, answer.stream);
+  else if (answer.text) {
     res.setHeader('Content-Type', answer.text.contentType);
     res.send(answer.text.content);
   } else res.json(answer.body);

@@ -58,12 +58,33 @@ export interface HttpRequest {
   files: UploadedFile[];
 }
 
-/** An answer: a JSON `body`, or `text` in another media type (Prometheus metrics). */
+/** One server-sent event as the adapter writes it (`data` may span lines). */
+export interface ServerSentEvent {
+  id?: string;
+  event?: string;
+  data: string;
+}
+
+/** Where a streaming answer writes: events, and comment lines (heartbeats), each sent at once. */
+export interface EventSink {
+  event(event: ServerSentEvent): void;
+  comment(text: string): void;
+}
+
+/**
+ * A `text/event-stream` answer: `write` sends events until it resolves (the
+ * answer then ends) or `signal` aborts (the client went away; it must then
+ * return soon).
+ */
+export type EventStreamAnswer = (sink: EventSink, signal: AbortSignal) => Promise<void>;
+
+/** An answer: a JSON `body`, `text` in another media type (Prometheus metrics), or an event `stream`. */
 export interface HttpResponse {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
   text?: { contentType: string; content: string };
+  stream?: EventStreamAnswer;
 }
 
 /** A code a route may answer; a failed job's own codes carry their status with them. */

@@ -37,7 +37,10 @@ import {
 import {
   JOB_NO_IMAGE_MESSAGE,
   PREDICT_NO_IMAGE_MESSAGE,
+  acceptsEventStream,
+  readJobDeadline,
   readJsonJobRequest,
+  readLastEventId,
   readListJobsQuery,
   readModelVersionRef,
   readMultipartJobRequest,
@@ -63,6 +66,7 @@ import {
 } from './openapi-examples.ts';
 import { readinessProblems, type ReadinessDeps } from '../readiness.ts';
 import type { IntakeDeps } from '../use-cases/deps.ts';
+import { EVENT_HEARTBEAT_MS, EventStreamSlots, openJobEvents, type JobStreamItem } from '../use-cases/events.ts';
 import { cancelJob, getJob, isFinished, listJobWebhookAttempts, listJobs, submitJob } from '../use-cases/jobs.ts';
 import { activateModel, getModel, listModels } from '../use-cases/models.ts';
 import { jobPath, trainingPath } from '../use-cases/paths.ts';
@@ -72,7 +76,7 @@ import { listWorkers } from '../use-cases/workers.ts';
 import { IDEMPOTENT_REPLAYED_HEADER, idempotencyOf } from './idempotency.ts';
 import { API_VERSION, json, locationHeader, type OpenApiDocument } from './openapi.ts';
 import { MAX_PREFER_WAIT_S, parsePreferWait, waitAppliedHeaders } from './prefer.ts';
-import { ownerOf, type DocumentedError, type HttpRequest, type Route } from './route.ts';
+import { ownerOf, type DocumentedError, type EventStreamAnswer, type HttpRequest, type Route } from './route.ts';
 import { jobFailureStatus } from './status.ts';
 
 export const OPENAPI_PATH = '/openapi.json';
@@ -105,6 +109,24 @@ export interface RouteContext {
 function jobRef(request: HttpRequest): { owner: string; id: string } {
   return { owner: ownerOf(request), id: request.params.id! };
 }
+
+/** A job's events as server-sent events: `status`, `progress` and `finished` with JSON data, heartbeats as comments. */
+function serverSentEvents(events: (signal: AbortSignal) => AsyncGenerator<JobStreamItem>): EventStreamAnswer {
+  return async (sink, signal) => {
+    for await (const item of events(signal)) {
+      if (item.type === 'heartbeat') sink.comment('keep-alive');
+      else sink.event({ ...(item.id === null ? {} : { id: item.id }), event: item.event, data: JSON.stringify(item.data) });
+    }
+  };
+}
+
+const EVENT_STREAM_DESCRIPTION = `Server-sent events until the job ends: \`status\` (the job's view, when its status changed), \`progress\` (a training's progress and its sequence) and \`finished\` (the final view), after which the stream closes. Every recorded event has an \`id\`: reconnect with \`Last-Event-ID\` to resume after it (events are kept an hour after a job's last one, in Redis, so any API process resumes). A comment line (\`: keep-alive\`) comes every ${EVENT_HEARTBEAT_MS / 1000} s of silence. An event without an id is the job's view read directly (its recorded events expired).`;
+
+const EVENT_STREAM_EXAMPLE = [
+  'id: 1717000000000-0\nevent: status\ndata: {"id":"…","status":"queued",…}\n',
+  'id: 1717000000120-0\nevent: status\ndata: {"id":"…","status":"processing",…}\n',
+  'id: 1717000000150-0\nevent: finished\ndata: {"id":"…","status":"succeeded",…}\n',
+].join('\n');
 
 export function createRoutes(ctx: RouteContext): Route[] {
   const { intake } = ctx;
@@ -139,6 +161,27 @@ export function createRoutes(ctx: RouteContext): Route[] {
   });
   const replayed = (yes: boolean): Record<string, string> => (yes ? { [IDEMPOTENT_REPLAYED_HEADER]: 'true' } : {});
   const none = { kind: 'none' } as const;
+  const cancelAfterHeader = z.object({
+    'Cancel-After': z
+      .string()
+      .optional()
+      .meta({
+        description:
+          'A deadline from now (`500ms`, `30s`, `2m`, `1m30s`, `1h`, or seconds): a job not started by then ends `aborted` without running; one held by a worker for its batch then is `canceled`. With a `deadline` field too, the earlier counts.',
+        example: '30s',
+      }),
+  });
+  const acceptHeader = z.object({
+    Accept: z.string().optional().meta({ description: '`text/event-stream`: answer with the job\'s events (as GET /v1/jobs/{id}/events) instead of its view', example: 'text/event-stream' }),
+  });
+  const lastEventIdHeader = z.object({
+    'Last-Event-ID': z.string().optional().meta({ description: 'The id of the last event received: the stream resumes after it', example: '1717000000120-0' }),
+  });
+  const eventStreamResponse = { 'text/event-stream': { schema: z.string().meta({ description: EVENT_STREAM_DESCRIPTION }), example: EVENT_STREAM_EXAMPLE } };
+  // Each open stream holds a Redis connection: this process serves at most MAX_EVENT_STREAMS.
+  const slots = new EventStreamSlots();
+  const eventsOf = async (kind: 'inference' | 'training', request: HttpRequest, id: string, lastEventId: string | null) =>
+    serverSentEvents(await openJobEvents({ kind, owner: ownerOf(request), id, lastEventId }, { ...intake, slots }));
 
   return [
     // --- Operations surface (no API key) ---
@@ -274,7 +317,7 @@ export function createRoutes(ctx: RouteContext): Route[] {
       },
       admit: true,
       request: {
-        headers: z.object({ ...idempotencyHeader.shape, ...preferHeader.shape }),
+        headers: z.object({ ...idempotencyHeader.shape, ...preferHeader.shape, ...cancelAfterHeader.shape, ...acceptHeader.shape }),
         body: {
           required: true,
           content: {
@@ -297,13 +340,23 @@ export function createRoutes(ctx: RouteContext): Route[] {
       },
       responses: {
         202: json(JobView, queuedJobExample, 'Accepted: the job is queued', z.object({ Location: locationHeader() })),
-        200: json(JobView, succeededJobExample, 'The job finished within the `Prefer: wait` time', z.object({ Location: locationHeader() })),
+        200: {
+          ...json(JobView, succeededJobExample, 'The job finished within the `Prefer: wait` time; with `Accept: text/event-stream`, its events', z.object({ Location: locationHeader() })),
+          content: { 'application/json': { schema: JobView, example: succeededJobExample }, ...eventStreamResponse },
+        },
       },
-      errors: ['VALIDATION_FAILED', 'NO_IMAGE', 'TOO_MANY_IMAGES', 'IDEMPOTENCY_CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'WEBHOOK_URL_REFUSED', 'QUEUE_FULL', ...IMAGE_ERRORS],
+      errors: ['VALIDATION_FAILED', 'NO_IMAGE', 'TOO_MANY_IMAGES', 'IDEMPOTENCY_CONFLICT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'WEBHOOK_URL_REFUSED', 'QUEUE_FULL', 'SERVICE_UNAVAILABLE', ...IMAGE_ERRORS],
       handler: async (request) => {
         // Validated before anything else (the idempotency fingerprint included) looks into the body.
-        const job =
+        const asSent =
           request.bodyType === 'multipart' ? readMultipartJobRequest(request.files, request.body, ctx.maxImagesPerJob) : readJsonJobRequest(request.body, ctx.maxImagesPerJob);
+        const job = readJobDeadline(asSent, request.headers['cancel-after']);
+        if (acceptsEventStream(request.headers.accept)) {
+          // Streamed as cog does: the created job's events from its first, so there is nothing to wait for.
+          const submitted = await submitJob({ ...job, owner: ownerOf(request), idempotency: idempotencyOf(request), waitS: null }, intake);
+          const stream = await eventsOf('inference', request, submitted.job.id, null);
+          return { status: 200, headers: { ...replayed(submitted.replayed), Location: jobPath(submitted.job.id) }, stream };
+        }
         const waitS = parsePreferWait(request.headers.prefer);
         const submitted = await submitJob({ ...job, owner: ownerOf(request), idempotency: idempotencyOf(request), waitS }, intake);
         return {
@@ -355,6 +408,20 @@ export function createRoutes(ctx: RouteContext): Route[] {
       responses: { 200: json(JobView, canceledJobExample, 'The job, canceled') },
       errors: ['JOB_NOT_FOUND', 'JOB_FINISHED'],
       handler: async (request) => ({ status: 200, body: await cancelJob(jobRef(request), intake) }),
+    },
+    {
+      method: 'get',
+      path: '/v1/jobs/:id/events',
+      operationId: 'streamJobEvents',
+      tags: ['jobs'],
+      summary: "The job's status changes as server-sent events, until it ends",
+      description: EVENT_STREAM_DESCRIPTION,
+      access: 'apiKey',
+      body: none,
+      request: { params: jobIdParams, headers: lastEventIdHeader },
+      responses: { 200: { description: 'The event stream', content: eventStreamResponse } },
+      errors: ['JOB_NOT_FOUND', 'SERVICE_UNAVAILABLE'],
+      handler: async (request) => ({ status: 200, stream: await eventsOf('inference', request, request.params.id!, readLastEventId(request.headers['last-event-id'])) }),
     },
     {
       method: 'get',
@@ -427,6 +494,20 @@ export function createRoutes(ctx: RouteContext): Route[] {
       responses: { 200: json(TrainingView, { ...trainingExample, status: 'canceled' }, 'The training, canceled') },
       errors: ['JOB_NOT_FOUND', 'JOB_FINISHED'],
       handler: async (request) => ({ status: 200, body: await cancelTraining(jobRef(request), intake) }),
+    },
+    {
+      method: 'get',
+      path: '/v1/trainings/:id/events',
+      operationId: 'streamTrainingEvents',
+      tags: ['trainings'],
+      summary: "The training's status changes and progress as server-sent events, until it ends",
+      description: EVENT_STREAM_DESCRIPTION,
+      access: 'apiKey',
+      body: none,
+      request: { params: trainingIdParams, headers: lastEventIdHeader },
+      responses: { 200: { description: 'The event stream', content: eventStreamResponse } },
+      errors: ['JOB_NOT_FOUND', 'SERVICE_UNAVAILABLE'],
+      handler: async (request) => ({ status: 200, stream: await eventsOf('training', request, request.params.id!, readLastEventId(request.headers['last-event-id'])) }),
     },
 
     // --- Models ---

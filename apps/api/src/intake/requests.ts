@@ -45,6 +45,57 @@ interface JobOptions {
   webhook_events_filter?: JobWebhookEvent[];
   priority?: number;
   model?: string;
+  deadline?: string;
+}
+
+const MS_PER_UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** The longest Cancel-After: a job is not kept waiting longer than its result is kept (JOB_RESULT_TTL_S at most 30 days). */
+const CANCEL_AFTER_MAX_MS = 30 * 24 * 3_600_000;
+const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/y;
+
+/**
+ * A `Cancel-After` duration in milliseconds: parts of a number and a unit
+ * (ms, s, m, h), as in `500ms`, `30s`, `2m`, `1m30s`, `1.5h`, or a bare
+ * number of seconds (as Retry-After says it). Anything else, zero, or more
+ * than 30 days is VALIDATION_FAILED.
+ */
+export function parseCancelAfter(value: string): number {
+  const text = value.trim();
+  let ms = 0;
+  if (/^[0-9]+$/.test(text)) ms = Number(text) * MS_PER_UNIT.s!;
+  else {
+    DURATION_PART.lastIndex = 0;
+    let match: RegExpExecArray | null;
+    while (DURATION_PART.lastIndex < text.length && (match = DURATION_PART.exec(text))) ms += Number(match[1]) * MS_PER_UNIT[match[2]!]!;
+    if (text === '' || DURATION_PART.lastIndex !== text.length) ms = Number.NaN;
+  }
+  if (!(ms > 0 && ms <= CANCEL_AFTER_MAX_MS)) {
+    throw new AppError('VALIDATION_FAILED', `Cancel-After: ${JSON.stringify(value)} is not a duration from 1ms to 30 days, e.g. 500ms, 30s, 2m, 1m30s or 1h`);
+  }
+  return Math.round(ms);
+}
+
+/**
+ * A job's deadline from its `Cancel-After` header and `deadline` field (the
+ * earlier one when both are given), as UTC ISO time; null without either.
+ */
+export function readJobDeadline(request: JobRequest, cancelAfter: string | string[] | undefined, now = Date.now()): JobRequest {
+  if (Array.isArray(cancelAfter)) throw new AppError('VALIDATION_FAILED', 'Cancel-After may be given once');
+  const fromHeader = cancelAfter === undefined ? null : now + parseCancelAfter(cancelAfter);
+  const fromField = request.deadline === null ? null : Date.parse(request.deadline);
+  const times = [fromHeader, fromField].filter((t): t is number => t !== null);
+  return { ...request, deadline: times.length === 0 ? null : new Date(Math.min(...times)).toISOString() };
+}
+
+/** The client asked for the answer as server-sent events (`Accept: text/event-stream`). */
+export function acceptsEventStream(accept: string | undefined): boolean {
+  return accept !== undefined && /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(accept);
+}
+
+/** A Last-Event-ID header (one value; empty: none). */
+export function readLastEventId(value: string | string[] | undefined): string | null {
+  const id = Array.isArray(value) ? value[0] : value;
+  return id && id.trim() !== '' ? id.trim() : null;
 }
 
 function checkCount(count: number, maxImages: number): void {
@@ -58,6 +109,7 @@ function toJobRequest(images: JobRequest['images'], options: JobOptions): JobReq
     model: options.model ?? null,
     webhook: options.webhook ? { url: options.webhook, events: [...(options.webhook_events_filter ?? DEFAULT_JOB_WEBHOOK_EVENTS)] } : null,
     priority: options.priority ?? JOB_PRIORITY_DEFAULT,
+    deadline: options.deadline ?? null,
   };
 }
 

@@ -7,6 +7,7 @@
  */
 import { AppError, TERMINAL_STATUSES, type InferenceJobData, type JobList, type JobView, type ListJobsQuery, type WebhookAttemptList } from '@digitq/contracts';
 import type { IntakeDeps } from './deps.ts';
+import { recordCanceled, recordQueued } from './events.ts';
 import { createOnce, type IdempotencyInput } from './idempotency.ts';
 import { preprocessAll, type NamedImage } from './preprocess.ts';
 import { untilAborted } from './until-aborted.ts';
@@ -22,6 +23,8 @@ export interface JobRequest {
   webhook: InferenceJobData['webhook'];
   /** 1 (least urgent) … 10 (most urgent). */
   priority: number;
+  /** When the job stops being wanted (ISO time, from Cancel-After or `deadline`); null: never. */
+  deadline: string | null;
 }
 
 export interface SubmitJobInput extends JobRequest {
@@ -72,13 +75,15 @@ export async function waitForJob(ref: JobRef & { waitS: number }, deps: Pick<Int
  */
 export async function submitJob(
   input: SubmitJobInput,
-  deps: Pick<IntakeDeps, 'jobs' | 'preprocess' | 'webhookGuard' | 'idempotency' | 'shutdown'>,
+  deps: Pick<IntakeDeps, 'jobs' | 'preprocess' | 'webhookGuard' | 'idempotency' | 'shutdown' | 'redis' | 'prefix'>,
 ): Promise<{ job: JobView; replayed: boolean }> {
   const { owner } = input;
   const create = async (id?: string) => {
     if (input.webhook) await checkWebhookUrl(deps.webhookGuard, input.webhook.url);
     const images = await preprocessAll(input.images, deps.preprocess);
-    return deps.jobs.submit({ id, images, model: input.model, owner, webhook: input.webhook, priority: input.priority });
+    const job = await deps.jobs.submit({ id, images, model: input.model, owner, webhook: input.webhook, priority: input.priority, deadline: input.deadline });
+    await recordQueued('inference', job, deps);
+    return job;
   };
   const { resource: submitted, replayed } = await createOnce(deps.idempotency, owner, input.idempotency, {
     create,
@@ -103,9 +108,10 @@ export async function listJobs(input: { owner: string; query: ListJobsQuery }, d
 }
 
 /** Cancels a queued or running job (JOB_FINISHED once it finished); canceling twice is the same as once. */
-export async function cancelJob(ref: JobRef, deps: Pick<IntakeDeps, 'jobs'>): Promise<JobView> {
+export async function cancelJob(ref: JobRef, deps: Pick<IntakeDeps, 'jobs' | 'redis' | 'prefix'>): Promise<JobView> {
   const view = await deps.jobs.cancel(ref.id, ref.owner);
   if (!view) throw jobNotFound(ref.id);
+  await recordCanceled('inference', view, deps);
   return view;
 }
 

@@ -1,6 +1,7 @@
 /** Trainings: start (at most once per Idempotency-Key), read, cancel. The training runs on a worker started with `--queues training`. */
 import { AppError, type TrainingRequest, type TrainingView } from '@digitq/contracts';
 import type { IntakeDeps } from './deps.ts';
+import { recordCanceled, recordQueued } from './events.ts';
 import { createOnce, type IdempotencyInput } from './idempotency.ts';
 import { checkWebhookUrl } from './webhook-url.ts';
 
@@ -24,13 +25,15 @@ function trainingNotFound(id: string): AppError {
 
 export async function startTraining(
   input: StartTrainingInput,
-  deps: Pick<IntakeDeps, 'trainings' | 'webhookGuard' | 'idempotency'>,
+  deps: Pick<IntakeDeps, 'trainings' | 'webhookGuard' | 'idempotency' | 'redis' | 'prefix'>,
 ): Promise<{ training: TrainingView; replayed: boolean }> {
   const { owner, request } = input;
   const create = async (id?: string) => {
     if (request.webhook) await checkWebhookUrl(deps.webhookGuard, request.webhook);
     const webhook = request.webhook ? { url: request.webhook, events: request.webhook_events_filter ?? DEFAULT_TRAINING_WEBHOOK_EVENTS } : null;
-    return deps.trainings.submit(request, owner, webhook, id);
+    const training = await deps.trainings.submit(request, owner, webhook, id);
+    await recordQueued('training', training, deps);
+    return training;
   };
   const { resource, replayed } = await createOnce(deps.idempotency, owner, input.idempotency, {
     create,
@@ -47,8 +50,9 @@ export async function getTraining(ref: TrainingRef, deps: Pick<IntakeDeps, 'trai
 }
 
 /** Cancels a queued or running training (it stops at the end of its current batch); JOB_FINISHED once it finished. */
-export async function cancelTraining(ref: TrainingRef, deps: Pick<IntakeDeps, 'trainings'>): Promise<TrainingView> {
+export async function cancelTraining(ref: TrainingRef, deps: Pick<IntakeDeps, 'trainings' | 'redis' | 'prefix'>): Promise<TrainingView> {
   const view = await deps.trainings.cancel(ref.id, ref.owner);
   if (!view) throw trainingNotFound(ref.id);
+  await recordCanceled('training', view, deps);
   return view;
 }

@@ -1,18 +1,54 @@
 /**
  * The `inference` queue: one BullMQ Worker whose concurrency lets enough jobs
  * in to fill a micro-batch, a batcher per model version, and the model store
- * that hot-swaps the active version.
+ * that hot-swaps the active version. Jobs it holds for a batch are watched
+ * for cancel requests (watchHeldCancels); its job events go to webhooks and
+ * to the jobs' event streams.
  */
-import type { Job } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
+import type { Logger } from 'pino';
 import { DEFAULT_MODEL_VARIANT, QUEUE_NAMES, packModelBatch, type ModelInfo } from '@digitq/contracts';
-import { CancelRequests, createQueue, inferenceJobEvents } from '@digitq/jobs';
+import { CancelRequests, JobEventStreams, createQueue, inferenceJobEvents, streamJobEvents } from '@digitq/jobs';
 import { classifyBatch, type DigitPrediction } from '@digitq/model';
 import { deliverJobWebhooks } from '@digitq/webhooks';
 import { BacklogAwareWorker } from '../backlog-aware-worker.ts';
 import { MicroBatcher } from '../micro-batcher.ts';
 import { ModelStore } from '../model-store.ts';
-import { createInferenceProcessor } from '../processors/inference.processor.ts';
+import { CANCELED_AT_CLIENT_REQUEST, createInferenceProcessor } from '../processors/inference.processor.ts';
 import { logEventError, type Consumer, type ConsumerContext } from './context.ts';
+
+/** How often the jobs a worker holds (waiting for their batch) are checked for cancel requests: a cancel reaches a held job within about this. */
+const HELD_CANCEL_POLL_MS = 100;
+
+/**
+ * Cancels, through BullMQ's processor signal, the jobs in `held` that got a
+ * cancel request (one pipelined read per poll, only while jobs are held):
+ * the API records cancels in Redis, the worker holding the job must look.
+ * Never throws; a failed poll is logged once until one succeeds again.
+ */
+function watchHeldCancels(worker: Worker, cancelRequests: CancelRequests, held: ReadonlySet<string>, log: Logger): () => void {
+  let polling = false;
+  let failing = false;
+  const timer = setInterval(() => {
+    if (polling || held.size === 0) return;
+    polling = true;
+    cancelRequests
+      .filterRequested([...held])
+      .then((canceled) => {
+        failing = false;
+        for (const id of canceled) worker.cancelJob(id, CANCELED_AT_CLIENT_REQUEST);
+      })
+      .catch((error: unknown) => {
+        if (!failing) log.warn({ err: error }, 'could not check held jobs for cancel requests; retrying');
+        failing = true;
+      })
+      .finally(() => {
+        polling = false;
+      });
+  }, HELD_CANCEL_POLL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Consumer> {
   const { config, log, metrics, connection } = ctx;
@@ -53,20 +89,31 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
   };
 
   const cancelRequests = new CancelRequests(connection, config.QUEUE_PREFIX, queue, config.JOB_RESULT_TTL_S);
-  const processor = createInferenceProcessor({
+  const processInference = createInferenceProcessor({
     cancelRequests,
     workerId: ctx.workerId,
     log,
     onJobStart: (job: Job) => metrics.jobWaitSeconds.observe({ queue }, Math.max(0, Date.now() - job.timestamp) / 1000),
-    classify: async (ref, images) => {
+    classify: async (ref, images, signal) => {
       const loaded = await models.get(ref);
       // The job's pixel bytes become the model's floats here, once per batch.
-      const { results, batchSize } = await batcherFor(loaded.key, (items) => classifyBatch(loaded.engine, packModelBatch(items))).submit(images);
+      const { results, batchSize } = await batcherFor(loaded.key, (items) => classifyBatch(loaded.engine, packModelBatch(items))).submit(images, signal);
       // The variant is reported only when it is not fp32, so results of plain versions read as before.
       const model: ModelInfo = { name: loaded.name, version: loaded.version, ...(loaded.variant === DEFAULT_MODEL_VARIANT ? {} : { variant: loaded.variant }) };
       return { predictions: results, model, batchSize };
     },
   });
+
+  // The jobs this worker has taken and not finished: held for a batch, or (for a few ms) running it.
+  const held = new Set<string>();
+  const processor: typeof processInference = async (job, token, signal) => {
+    held.add(job.id!);
+    try {
+      return await processInference(job, token, signal);
+    } finally {
+      held.delete(job.id!);
+    }
+  };
 
   const worker = new BacklogAwareWorker(queue, processor, {
     connection: connection.duplicate(),
@@ -90,12 +137,14 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
   });
   worker.on('stalled', (jobId) => log.warn({ job: jobId }, 'job stalled (its worker stopped renewing the lock); it will be retried'));
   ctx.health.watch('inference-worker', worker);
+  const stopWatchingCancels = watchHeldCancels(worker, cancelRequests, held, log);
 
   // The worker that runs a job publishes its events (see JobEventSource); webhooks subscribe.
   const webhookQueue = createQueue(QUEUE_NAMES.webhooks, connection, config.QUEUE_PREFIX, { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT });
   ctx.health.watch('inference-webhook-queue', webhookQueue);
   const events = inferenceJobEvents({ cancelRequests, defaultModel: config.DEFAULT_MODEL, onError: logEventError(log) }).watch(worker);
   deliverJobWebhooks(events, { queue: webhookQueue, redis: connection, retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS, log });
+  streamJobEvents(events, new JobEventStreams(connection, config.QUEUE_PREFIX, queue), logEventError(log));
 
   return {
     queue,
@@ -105,6 +154,7 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
     async close() {
       // close() stops fetching and waits for active jobs, whose batches flush on their timer.
       await Promise.all([worker.close(), ...[...batchers.values()].map((b) => b.drain())]);
+      stopWatchingCancels();
       await webhookQueue.close();
       await models.dispose();
     },

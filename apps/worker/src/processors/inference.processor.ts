@@ -1,13 +1,21 @@
 /**
  * Processes `classify-digits` jobs: validates the payload, honours cancel
- * requests, and hands the images to the model's micro-batcher. Collaborators
- * come in as arguments so the processor is tested without a real model.
+ * requests and deadlines, and hands the images to the model's micro-batcher.
+ * Collaborators come in as arguments so the processor is tested without a
+ * real model.
+ *
+ * A job past its deadline at pickup never runs (`aborted`). While it waits in
+ * a micro-batch, it is withdrawn from the batch and `canceled` when BullMQ's
+ * signal aborts (the consumer cancels held jobs that got a cancel request,
+ * see watchHeldCancels) or its deadline passes.
  */
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import {
+  JOB_ABORTED,
   JOB_CANCELED,
   decodePixels,
+  msUntilDeadline,
   formatFailedReason,
   inferenceJobDataSchema,
   type InferenceJobData,
@@ -18,12 +26,41 @@ import type { DigitPrediction } from '@digitq/model';
 import { ModelNotFoundError } from '../model-store.ts';
 
 export interface InferenceProcessorDeps {
-  /** Runs the images through the model's batcher; resolves the model key it used. */
-  classify: (modelRef: string | null, images: Uint8Array[]) => Promise<{ predictions: DigitPrediction[]; model: { name: string; version: string }; batchSize: number }>;
+  /** Runs the images through the model's batcher (withdrawn from it when `signal` aborts first); resolves the model key it used. */
+  classify: (modelRef: string | null, images: Uint8Array[], signal?: AbortSignal) => Promise<{ predictions: DigitPrediction[]; model: { name: string; version: string }; batchSize: number }>;
   cancelRequests: CancelRequests;
   workerId: string;
   log: Logger;
   onJobStart?: (job: Job) => void;
+}
+
+/** Said by the consumer when it cancels a held job through BullMQ's signal. */
+export const CANCELED_AT_CLIENT_REQUEST = 'canceled at client request';
+
+/** setTimeout's longest delay; a deadline further away gets no timer (a job is not held that long). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Aborts, with the UnrecoverableError the job then fails with, when
+ * `canceled` does (BullMQ's signal; its string reason kept) or when
+ * `deadlineMs` from now passes; `dispose` stops the timer.
+ */
+function withdrawSignal(canceled: AbortSignal | undefined, deadline: string | undefined, deadlineMs: number | null): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const cancel = (message: string) => controller.abort(new UnrecoverableError(formatFailedReason(JOB_CANCELED, message)));
+  const onCancel = () => cancel(typeof canceled?.reason === 'string' ? canceled.reason : CANCELED_AT_CLIENT_REQUEST);
+  canceled?.addEventListener('abort', onCancel, { once: true });
+  const timer =
+    deadlineMs !== null && deadlineMs < MAX_TIMER_MS
+      ? setTimeout(() => cancel(`deadline ${deadline} passed while the job waited for its batch`), deadlineMs)
+      : null;
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      if (timer) clearTimeout(timer);
+      canceled?.removeEventListener('abort', onCancel);
+    },
+  };
 }
 
 export function createInferenceProcessor(deps: InferenceProcessorDeps) {
@@ -34,7 +71,11 @@ export function createInferenceProcessor(deps: InferenceProcessorDeps) {
       throw new UnrecoverableError(formatFailedReason('BAD_INPUT', `job payload is invalid: ${parsed.error.issues[0]?.message ?? 'unknown'}`));
     }
     if (signal?.aborted || (await deps.cancelRequests.requestedAt(job.id!))) {
-      throw new UnrecoverableError(formatFailedReason(JOB_CANCELED, 'canceled at client request'));
+      throw new UnrecoverableError(formatFailedReason(JOB_CANCELED, CANCELED_AT_CLIENT_REQUEST));
+    }
+    const deadlineMs = msUntilDeadline(parsed.data);
+    if (deadlineMs !== null && deadlineMs <= 0) {
+      throw new UnrecoverableError(formatFailedReason(JOB_ABORTED, `deadline ${parsed.data.deadline} passed before the job started`));
     }
     let images: Uint8Array[];
     try {
@@ -42,13 +83,18 @@ export function createInferenceProcessor(deps: InferenceProcessorDeps) {
     } catch (error) {
       throw new UnrecoverableError(formatFailedReason('BAD_INPUT', (error as Error).message));
     }
+    const withdraw = withdrawSignal(signal, parsed.data.deadline, deadlineMs);
     try {
-      const { predictions, model, batchSize } = await deps.classify(parsed.data.model, images);
+      const { predictions, model, batchSize } = await deps.classify(parsed.data.model, images, withdraw.signal);
       return { predictions, model, batch_images: batchSize, worker: deps.workerId };
     } catch (error) {
+      // Withdrawn from its batch before it ran: canceled, never retried.
+      if (withdraw.signal.aborted && error === withdraw.signal.reason) throw error;
       if (error instanceof ModelNotFoundError) throw new UnrecoverableError(formatFailedReason('MODEL_NOT_FOUND', error.message));
       // Anything else (out of memory, a backend fault) may pass on another attempt or worker.
       throw error;
+    } finally {
+      withdraw.dispose();
     }
   };
 }
