@@ -25,7 +25,7 @@ import type { Redis } from 'ioredis';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '@digitq/config';
 import { QUEUE_NAMES } from '@digitq/contracts';
-import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createCommandConnection, createQueue, createQueueEvents } from '@digitq/jobs';
+import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createCommandConnection, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
 import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, writeSecretFile, type Logger } from '@digitq/service';
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
 import { configureImaging } from '@digitq/imaging';
@@ -64,11 +64,14 @@ function whenConnected(redis: Redis, work: () => void): void {
 function serve(config: Config, log: Logger): void {
   const inCluster = cluster.isWorker;
   const retention = { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT };
-  const redis = createCommandConnection(config.REDIS_URL, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
+  const redisTarget = { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES };
+  const redis = createCommandConnection(redisTarget, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS });
   const failFast = { failFast: true };
   const queue = createQueue(QUEUE_NAMES.inference, redis, config.QUEUE_PREFIX, retention, failFast);
-  // Its own connection, made by BullMQ from the URL: XREAD blocks longer than any command timeout.
-  const events = createQueueEvents(QUEUE_NAMES.inference, { url: config.REDIS_URL }, config.QUEUE_PREFIX);
+  // Its own connection (a single Redis or a cluster client): XREAD blocks longer than any command timeout.
+  // BullMQ does not close a connection it was given: shutdown quits it after the QueueEvents.
+  const eventsConnection = createRedisConnection(redisTarget);
+  const events = createQueueEvents(QUEUE_NAMES.inference, eventsConnection, config.QUEUE_PREFIX);
   const jobs = new InferenceJobs({
     queue,
     redis,
@@ -171,7 +174,17 @@ function serve(config: Config, log: Logger): void {
       await steps.run('finish requests in flight', () => closed);
       const connections = await steps.run('close queues and redis', async () => {
         const closing = [
-          closeWithin(REDIS_CLOSE_GRACE_MS, () => events.close(), () => events.disconnect()),
+          closeWithin(
+            REDIS_CLOSE_GRACE_MS,
+            async () => {
+              await events.close();
+              await eventsConnection.quit();
+            },
+            () => {
+              void events.disconnect();
+              eventsConnection.disconnect();
+            },
+          ),
           ...Object.values(queues).map((each) => closeWithin(REDIS_CLOSE_GRACE_MS, () => each.close(), () => each.disconnect())),
         ];
         const outcomes = await Promise.all(closing);

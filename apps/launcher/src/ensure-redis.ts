@@ -2,6 +2,7 @@
  * Uses the Redis at REDIS_URL when one answers; otherwise, for a loopback
  * URL, starts Debian's redis-server on that port with append-only
  * persistence in REDIS_DATA_DIR, so jobs accepted before a restart survive it.
+ * With REDIS_CLUSTER_NODES it starts nothing.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -36,7 +37,10 @@ export function reasonNotToStart(url: string): string | null {
   return null;
 }
 
-export async function ensureRedis(url: string, dataDir: string): Promise<EnsuredRedis> {
+export async function ensureRedis(url: string, dataDir: string, clusterNodes?: readonly string[]): Promise<EnsuredRedis> {
+  // A Redis Cluster is never this launcher's to start: its processes connect to the nodes named, and say so in
+  // their own logs while the cluster is unreachable.
+  if (clusterNodes !== undefined && clusterNodes.length > 0) return { url, own: null };
   try {
     await waitForRedis(url, PROBE_TIMEOUT_MS);
     return { url, own: null };

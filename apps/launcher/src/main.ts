@@ -47,7 +47,7 @@ interface ReadinessProbes {
 
 function readinessProbes(config: Config, redisUrl: string, log: Logger): ReadinessProbes {
   // One retry, not BullMQ's endless wait: a probe that cannot reach Redis answers "not yet" and is asked again.
-  const redis = createRedisConnection(redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = createRedisConnection({ url: redisUrl, clusterNodes: config.REDIS_CLUSTER_NODES }, { maxRetriesPerRequest: 1 });
   redis.on('error', (error) => log.debug({ err: error }, 'readiness probe: redis connection error'));
   const host = hostname();
   return {
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   const version = await readActiveVersion(config.MODELS_DIR, config.DEFAULT_MODEL);
   if (!version) fail(`no trained model ${config.DEFAULT_MODEL} in ${config.MODELS_DIR}; train one with: npm run train -- --dataset mnist`);
 
-  const redis = await ensureRedis(config.REDIS_URL, config.REDIS_DATA_DIR).catch((error: Error) => fail(error.message));
+  const redis = await ensureRedis(config.REDIS_URL, config.REDIS_DATA_DIR, config.REDIS_CLUSTER_NODES).catch((error: Error) => fail(error.message));
   log.info({ redis: urlForLog(redis.url), started: Boolean(redis.own), redis_pid: redis.own?.process.pid }, redis.own ? 'started redis-server' : 'using running Redis');
 
   const env = { ...process.env, REDIS_URL: redis.url };

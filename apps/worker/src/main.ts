@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   const metrics = createWorkerMetrics({ device, backend: backend.label });
   const metricsServer = values['metrics-port'] ? await serveMetrics(metrics.registry, Number(values['metrics-port']), config.HOST) : null;
 
-  const connection = createRedisConnection(config.REDIS_URL);
+  const connection = createRedisConnection({ url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES });
   // One line when Redis is lost and one when it is back, whatever the number of connections and attempts.
   const health = new ConnectionHealth(log);
   health.watch('redis', connection);
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     }
   }
   await Promise.all(consumers.map((c) => c.ready()));
-  log.info({ redis: urlForLog(config.REDIS_URL), prefix: config.QUEUE_PREFIX, queues }, 'worker consuming');
+  log.info({ redis: config.REDIS_CLUSTER_NODES ? { cluster: config.REDIS_CLUSTER_NODES } : urlForLog(config.REDIS_URL), prefix: config.QUEUE_PREFIX, queues }, 'worker consuming');
 
   // What the API's /readyz, GET /v1/workers and /metrics know of this process (packages/jobs worker-heartbeats.ts).
   const startedAt = new Date().toISOString();

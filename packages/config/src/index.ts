@@ -68,6 +68,9 @@ const apiKeys = commaList.pipe(
     }, 'the same name is given to two keys'),
 );
 
+/** A Redis Cluster hash tag: the first {...} with something inside; only that part of a key picks its slot. */
+const CLUSTER_HASH_TAG = /^[^{]*\{[^}]+\}/;
+
 export const configSchema = z.object({
   /** HTTP port of the API. */
   PORT: intIn(0, 65535).default(3000),
@@ -79,6 +82,14 @@ export const configSchema = z.object({
    */
   API_PROCESSES: intIn(1, 64).default(1),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /**
+   * Redis Cluster seed nodes, `host:port,host:port,...`: set, every process uses a cluster client (REDIS_URL's
+   * host is ignored; its username, password and rediss: scheme apply to every node) and QUEUE_PREFIX must
+   * carry a hash tag ({digitq}) so each queue's keys share one slot. Unset: the single Redis at REDIS_URL.
+   */
+  REDIS_CLUSTER_NODES: commaList
+    .pipe(z.array(z.string().regex(/^[^\s:]+:[0-9]{1,5}$/, 'each node is host:port')).min(1))
+    .optional(),
   /**
    * How long the API waits for Redis to answer a command a request depends on; past it (or at once while
    * disconnected) the request is answered 503 SERVICE_UNAVAILABLE with Retry-After.
@@ -208,6 +219,15 @@ export const configSchema = z.object({
   /** How long an idle keep-alive connection stays open between requests. */
   HTTP_KEEP_ALIVE_TIMEOUT_MS: intIn(100, 10 * 60_000).default(5_000),
 }).superRefine((config, ctx) => {
+  // BullMQ's Lua scripts touch several keys of a queue at once; in a cluster they must hash to one slot, which only
+  // a hash tag in the prefix guarantees (otherwise every script fails with CROSSSLOT).
+  if (config.REDIS_CLUSTER_NODES !== undefined && !CLUSTER_HASH_TAG.test(config.QUEUE_PREFIX)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['QUEUE_PREFIX'],
+      message: `with REDIS_CLUSTER_NODES set it must carry a Redis Cluster hash tag, e.g. {${config.QUEUE_PREFIX.replace(/[{}]/g, '')}}, so each queue's keys share one slot`,
+    });
+  }
   if ((config.ADMIN_USER === undefined) !== (config.ADMIN_PASSWORD === undefined)) {
     const missing = config.ADMIN_USER === undefined ? 'ADMIN_USER' : 'ADMIN_PASSWORD';
     ctx.addIssue({ code: 'custom', path: [missing], message: 'ADMIN_USER and ADMIN_PASSWORD go together: set both or neither' });

@@ -1,12 +1,51 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+
+/**
+ * Where Redis is: one server at `url`, or, with `clusterNodes` (REDIS_CLUSTER_NODES), a Redis Cluster reached
+ * through those seed nodes; then `url` only lends its username, password and scheme (rediss: = TLS) to every node.
+ * A bare string is a single server's URL.
+ */
+export type RedisTarget = string | { url: string; clusterNodes?: readonly string[] | undefined };
+
+/** Pause between attempts to reach the cluster again after every node was lost. */
+const CLUSTER_RETRY_MAX_MS = 2000;
+
+function clusterClient(url: string, nodes: readonly string[], redisOptions: RedisOptions, clusterOptions: ClusterOptions = {}): Redis {
+  const parsed = new URL(url);
+  const cluster = new Cluster(
+    nodes.map((node) => {
+      const at = node.lastIndexOf(':');
+      return { host: node.slice(0, at), port: Number(node.slice(at + 1)) };
+    }),
+    {
+      enableReadyCheck: true,
+      clusterRetryStrategy: (times) => Math.min(100 * times, CLUSTER_RETRY_MAX_MS),
+      ...clusterOptions,
+      redisOptions: {
+        ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+        ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+        ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+        ...redisOptions,
+      },
+    },
+  );
+  // A Cluster answers the same commands as a Redis client (the callers, BullMQ included, only send commands,
+  // listen for events and quit), and BullMQ recognises it by `isCluster`; typed as Redis so every caller keeps one type.
+  return cluster as unknown as Redis;
+}
+
+const targetOf = (target: RedisTarget) => (typeof target === 'string' ? { url: target, clusterNodes: undefined } : target);
 
 /**
  * An ioredis client as BullMQ wants it for Workers and QueueEvents:
  * `maxRetriesPerRequest: null` so blocking commands wait out a Redis restart
- * instead of failing jobs.
+ * (or a cluster failover) instead of failing jobs.
  */
-export function createRedisConnection(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...options });
+export function createRedisConnection(target: RedisTarget, options: RedisOptions = {}): Redis {
+  const { url, clusterNodes } = targetOf(target);
+  const redisOptions: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true, ...options };
+  if (clusterNodes !== undefined && clusterNodes.length > 0) return clusterClient(url, clusterNodes, redisOptions);
+  return new Redis(url, redisOptions);
 }
 
 export interface CommandConnectionOptions {
@@ -30,16 +69,25 @@ export interface CommandConnectionOptions {
  *   `commandTimeoutMs`. Such a command was sent, so Redis may still run it:
  *   that answer is ambiguous, which Idempotency-Key covers for submits.
  *
+ * On a cluster the same holds per node and for the cluster client itself
+ * (no offline queue while it finds the new master after a failover: those
+ * requests are answered 503 and retried by clients).
+ *
  * Not for blocking commands (QueueEvents' XREAD, Workers): they outlast the
  * command timeout by design; they use createRedisConnection.
  */
-export function createCommandConnection(url: string, options: CommandConnectionOptions): Redis {
-  return new Redis(url, {
+export function createCommandConnection(target: RedisTarget, options: CommandConnectionOptions): Redis {
+  const { url, clusterNodes } = targetOf(target);
+  const redisOptions: RedisOptions = {
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
     commandTimeout: options.commandTimeoutMs,
     enableReadyCheck: true,
     ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
-  });
+  };
+  if (clusterNodes !== undefined && clusterNodes.length > 0) {
+    return clusterClient(url, clusterNodes, redisOptions, { enableOfflineQueue: false });
+  }
+  return new Redis(url, redisOptions);
 }
