@@ -1,9 +1,10 @@
 /**
  * npm run bench:model [-- --seconds 3] [--backends tensorflow,wasm,cpu] — training and
  * inference throughput of the digit models on every TensorFlow.js backend
- * that loads here, and inference on ONNX Runtime (the same untrained models
- * exported to ONNX) with 1 and 2 intra-op threads, by batch size. Prints a
- * table and writes bench/results/model.json.
+ * that loads here, inference on ONNX Runtime (the same untrained models
+ * exported to ONNX) with 1 and 2 intra-op threads, by batch size, and the
+ * trained digitnet@v1's ONNX variants (fp32 model.onnx, fp16, int8) on one
+ * thread. Prints a table and writes bench/results/model.json.
  * (`npm run bench` runs it short and without the pure-JS cpu backend, whose
  * one training step of digitnet-bn alone takes minutes.)
  *
@@ -15,7 +16,17 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { OnnxEngine, buildModel, encodeOnnxModel, initBackend, layersModelToOnnx, type ArchitectureName, type BackendPreference } from '@digitq/model';
+import {
+  DERIVED_VARIANTS,
+  OnnxEngine,
+  buildModel,
+  encodeOnnxModel,
+  initBackend,
+  layersModelToOnnx,
+  readVariantOnnx,
+  type ArchitectureName,
+  type BackendPreference,
+} from '@digitq/model';
 
 const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, backends: { type: 'string', default: BACKENDS.join(',') } } });
@@ -26,12 +37,21 @@ const TARGET_SECONDS = Number(args.seconds);
 const SELECTED_BACKENDS = BACKENDS.filter((b) => args.backends.split(',').includes(b));
 const ARCHITECTURES: ArchitectureName[] = ['digitnet-bn', 'tiny'];
 const ONNX_THREADS = [1, 2];
+/** The committed, trained model whose variants are compared (an int8 graph needs real calibrated ranges). */
+const VARIANT_MODEL_DIR = join(import.meta.dirname, '..', 'models', 'digitnet', 'v1');
+const VARIANT_BATCHES = [1, 32, 128];
+const VARIANT_THREADS = 1;
+const VARIANT_ROUNDS = 6;
 
 interface Row {
   engine: 'tfjs' | 'onnxruntime';
   threads: number;
   backend: string;
   architecture: string;
+  /** fp32 (the model as trained), or an ONNX variant of digitnet@v1. */
+  variant: 'fp32' | 'fp16' | 'int8';
+  /** Size of the ONNX file (variant rows). */
+  model_bytes?: number;
   task: 'inference' | 'training';
   batch: number;
   images_per_s: number;
@@ -70,14 +90,14 @@ async function benchBackend(preference: BackendPreference): Promise<Row[]> {
         y.dispose();
       }, batch);
       x.dispose();
-      rows.push({ engine: 'tfjs', threads: 1, backend: label, architecture, task: 'inference', batch, images_per_s: Math.round(ips), ms_per_batch: Number(ms.toFixed(2)) });
+      rows.push({ engine: 'tfjs', threads: 1, backend: label, architecture, variant: 'fp32', task: 'inference', batch, images_per_s: Math.round(ips), ms_per_batch: Number(ms.toFixed(2)) });
     }
     const x = tf.randomUniform([TRAIN_BATCH, 28, 28, 1]);
     const y = tf.oneHot(tf.randomUniform([TRAIN_BATCH], 0, 10, 'int32'), 10);
     // The pure-JS cpu backend trains the full model at a few images/s: one timed step is enough to tell.
     const { ips, ms } = await measure(async () => void (await model.trainOnBatch(x, y)), TRAIN_BATCH, label === 'cpu' ? 0 : TARGET_SECONDS);
     tf.dispose([x, y]);
-    rows.push({ engine: 'tfjs', threads: 1, backend: label, architecture, task: 'training', batch: TRAIN_BATCH, images_per_s: Math.round(ips), ms_per_batch: Number(ms.toFixed(2)) });
+    rows.push({ engine: 'tfjs', threads: 1, backend: label, architecture, variant: 'fp32', task: 'training', batch: TRAIN_BATCH, images_per_s: Math.round(ips), ms_per_batch: Number(ms.toFixed(2)) });
     model.dispose();
   }
   return rows;
@@ -95,7 +115,7 @@ async function benchOnnx(): Promise<Row[]> {
       for (const batch of INFERENCE_BATCHES) {
         const x = new Float32Array(batch * 28 * 28).map(() => Math.random());
         const { ips, ms } = await measure(async () => void (await engine.predict(x)), batch);
-        rows.push({ engine: 'onnxruntime', threads, backend: 'cpu', architecture, task: 'inference', batch, images_per_s: Math.round(ips), ms_per_batch: Number(ms.toFixed(2)) });
+        rows.push({ engine: 'onnxruntime', threads, backend: 'cpu', architecture, variant: 'fp32', task: 'inference', batch, images_per_s: Math.round(ips), ms_per_batch: Number(ms.toFixed(2)) });
       }
       await engine.dispose();
     }
@@ -103,10 +123,55 @@ async function benchOnnx(): Promise<Row[]> {
   return rows;
 }
 
+/**
+ * digitnet@v1 as model.onnx, model.fp16.onnx and model.int8.onnx on ONNX
+ * Runtime's CPU provider, one thread. The variants take turns at each batch
+ * size in VARIANT_ROUNDS short rounds and each keeps its best round: other
+ * processes on a shared machine only ever slow a round down, so the best one
+ * is the closest to the variant's own speed, and turns spread that load alike.
+ */
+async function benchVariants(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const variants = await Promise.all(
+    (['fp32', ...DERIVED_VARIANTS] as const).map(async (variant) => {
+      const bytes = await readVariantOnnx(VARIANT_MODEL_DIR, variant);
+      return { variant, bytes, engine: await OnnxEngine.load(bytes, { threads: VARIANT_THREADS }) };
+    }),
+  );
+  for (const batch of VARIANT_BATCHES) {
+    const x = new Float32Array(batch * 28 * 28).map(() => Math.random());
+    const best = new Map<string, { ips: number; ms: number }>();
+    for (let round = 0; round < VARIANT_ROUNDS; round++) {
+      for (const { variant, engine } of variants) {
+        const result = await measure(async () => void (await engine.predict(x)), batch, TARGET_SECONDS / VARIANT_ROUNDS);
+        if (result.ips > (best.get(variant)?.ips ?? 0)) best.set(variant, result);
+      }
+    }
+    for (const { variant, bytes } of variants) {
+      const { ips, ms } = best.get(variant)!;
+      rows.push({
+        engine: 'onnxruntime',
+        threads: VARIANT_THREADS,
+        backend: 'cpu',
+        architecture: 'digitnet-bn',
+        variant,
+        model_bytes: bytes.length,
+        task: 'inference',
+        batch,
+        images_per_s: Math.round(ips),
+        ms_per_batch: Number(ms.toFixed(2)),
+      });
+    }
+  }
+  await Promise.all(variants.map((v) => v.engine.dispose()));
+  return rows;
+}
+
 const rows: Row[] = [];
 // ONNX Runtime right after wasm, before the slow pure-JS cpu backend.
 for (const backend of SELECTED_BACKENDS.filter((b) => b !== 'cpu')) rows.push(...(await benchBackend(backend)));
 rows.push(...(await benchOnnx()));
+rows.push(...(await benchVariants()));
 if (SELECTED_BACKENDS.includes('cpu')) rows.push(...(await benchBackend('cpu')));
 console.table(rows);
 const out = join(import.meta.dirname, 'results');
