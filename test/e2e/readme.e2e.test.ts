@@ -8,7 +8,7 @@
  * The convention, in ```bash blocks: a command (continued with `\`), then a
  * comment stating the answer:
  *   `# => 200 {"prediction":7}`  HTTP status, and fields the JSON answer must contain (curl commands)
- *   `# => exit 0 "7"`             exit code, and text the output must contain (any other command)
+ *   `# => exit 0 "text"`          exit code, and text the output must contain (any other command; `\"` for a quote)
  * `JOB_ID` and `TRAINING_ID` in a command stand for the id of the last job or training an example created.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -63,7 +63,7 @@ function parseExpectation(text: string, line: number): ReadmeExample['expect'] {
   const http = /^(\d{3})(?:\s+(\{.*\}))?$/.exec(text.trim());
   if (http) return { kind: 'http', status: Number(http[1]), fields: http[2] ? (JSON.parse(http[2]) as Record<string, unknown>) : {} };
   const exit = /^exit\s+(\d+)(?:\s+"(.*)")?$/.exec(text.trim());
-  if (exit) return { kind: 'exit', code: Number(exit[1]), output: exit[2] ?? null };
+  if (exit) return { kind: 'exit', code: Number(exit[1]), output: exit[2]?.replaceAll('\\"', '"') ?? null };
   throw new Error(`README line ${line}: cannot read the expected answer ${JSON.stringify(text)}`);
 }
 
