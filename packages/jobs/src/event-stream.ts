@@ -32,14 +32,20 @@ export function isEventId(value: string): boolean {
 }
 
 /**
- * XADD unless the stream already has entries, then EXPIRE: `queued` is only
- * the first event when the worker has not recorded anything yet (a worker
- * fast enough to start the job first makes its `status` the first event).
+ * `queued` is a stream's first event whoever records first: the API right
+ * after it added the job, or the worker, which can take the job before that
+ * (then the API's append is skipped). ARGV: maxLen, retentionS, then the
+ * first event's name and data (written only while the stream has no
+ * entries), then optionally the event to append after it.
  */
-const APPEND_FIRST = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[3], 'data', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+const APPEND_AFTER_FIRST = `
+local first = false
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  first = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[3], 'data', ARGV[4])
+end
+local id = first
+if ARGV[5] then id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[5], 'data', ARGV[6]) end
+if id then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return id`;
 
 type Entries = [id: string, fields: string[]][];
@@ -87,8 +93,14 @@ export class JobEventStreams {
 
   /** Appends `event` only as the stream's first; null when it already had events. */
   async appendFirst(jobId: string, event: JobStreamEvent, data: unknown): Promise<string | null> {
-    const id = await this.redis.eval(APPEND_FIRST, 1, this.key(jobId), this.maxLen, this.retentionS, event, JSON.stringify(data));
+    const id = await this.redis.eval(APPEND_AFTER_FIRST, 1, this.key(jobId), this.maxLen, this.retentionS, event, JSON.stringify(data));
     return typeof id === 'string' ? id : null;
+  }
+
+  /** Appends `event`, after `first` when the stream has no entries yet (see APPEND_AFTER_FIRST); resolves with the id of `event`. */
+  async appendAfter(jobId: string, first: { event: JobStreamEvent; data: unknown }, event: JobStreamEvent, data: unknown): Promise<string> {
+    const args = [this.maxLen, this.retentionS, first.event, JSON.stringify(first.data), event, JSON.stringify(data)];
+    return (await this.redis.eval(APPEND_AFTER_FIRST, 1, this.key(jobId), ...args)) as string;
   }
 
   /** The events after `afterId` ('0': all), at once. */
@@ -119,11 +131,13 @@ export function streamJobEvents<View>(
   streams: JobEventStreams,
   onError: (error: unknown, context: { job: string | undefined; event: string }) => void,
 ): void {
-  const record = (jobId: string | undefined, event: JobStreamEvent, data: unknown) => {
+  const record = (jobId: string | undefined, event: JobStreamEvent, data: unknown, queued?: unknown) => {
     if (jobId === undefined) return;
-    streams.append(jobId, event, data).catch((error: unknown) => onError(error, { job: jobId, event: `stream ${event}` }));
+    const appended = queued === undefined ? streams.append(jobId, event, data) : streams.appendAfter(jobId, { event: 'status', data: queued }, event, data);
+    appended.catch((error: unknown) => onError(error, { job: jobId, event: `stream ${event}` }));
   };
-  source.on('started', ({ job, view }) => record(job.id, 'status', view));
+  // A status change may reach Redis before the API recorded `queued`: it goes first then.
+  source.on('started', ({ job, view, queued }) => record(job.id, 'status', view, queued));
   source.on('progress', ({ job, progress, sequence }) => record(job.id, 'progress', { progress, sequence }));
-  source.on('finished', ({ job, view }) => record(job.id, 'finished', view));
+  source.on('finished', ({ job, view, queued }) => record(job.id, 'finished', view, queued));
 }

@@ -25,6 +25,8 @@ export interface JobEvent<View> {
   job: Job;
   /** The job as GET /v1/jobs/:id (or /v1/trainings/:id) shows it at this moment. */
   view: View;
+  /** The job as it showed while queued: an event stream's first event when the worker records before the API could. */
+  queued: View;
 }
 
 export interface JobProgressEvent {
@@ -75,7 +77,7 @@ export class JobEventSource<View> extends EventEmitter<JobEventMap<View>> {
     // Listeners of BullMQ's Worker must not throw.
     this.viewAt(job, event, state)
       .then((view) => {
-        if (view !== null) this.emit(event, { kind: this.options.kind, job, view });
+        if (view !== null) this.emit(event, { kind: this.options.kind, job, view, queued: this.options.viewOf(job, 'waiting', null) });
       })
       .catch((error: unknown) => this.options.onError(error, { job: job.id, event }));
   }

@@ -65,7 +65,7 @@ export function jobLifecycleOf(
   let status = statusFromState(state, job.failedReason);
   if (canceledAt && status === 'queued') status = 'canceled';
   const error =
-    status === 'failed' || status === 'canceled'
+    status === 'failed' || status === 'canceled' || status === 'aborted'
       ? job.failedReason
         ? parseFailedReason(job.failedReason)
         : { code: 'JOB_CANCELED', message: 'canceled at client request' }
