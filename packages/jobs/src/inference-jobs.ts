@@ -19,7 +19,7 @@ import {
 } from '@digitq/contracts';
 import type { CancelRequests } from './cancel-requests.ts';
 import { jobLifecycleOf, loadOwnedJob, requestCancel } from './owned-job.ts';
-import type { JobWaiter } from './job-waiter.ts';
+import type { JobOutcome, JobWaiter } from './job-waiter.ts';
 
 export interface SubmitInferenceInput {
   /** The job's id (an Idempotency-Key's reserved id); a fresh UUID when omitted. Submitting one id twice makes one job. */
@@ -107,19 +107,39 @@ export class InferenceJobs {
       ...(input.deadline ? { deadline: input.deadline } : {}),
     };
     const priority = input.priority ?? JOB_PRIORITY_DEFAULT;
-    // BullMQ runs lower numbers first; clients think of higher as more urgent.
-    const job = (await this.deps.queue.add(JOB_NAMES.classifyDigits, data, {
-      jobId: id,
-      priority: JOB_PRIORITY_MAX + 1 - priority,
-    })) as InferenceJob;
     const index = this.ownerIndex(input.owner);
-    await this.deps.redis
-      .multi()
-      .zadd(index, 0, indexMember(job.timestamp, id))
-      .zremrangebylex(index, '-', `(${indexMember(now - this.deps.resultTtlS * 1000, '')}`)
-      .expire(index, this.deps.resultTtlS)
-      .exec();
+    // The job and its owner-index entry are written together, in one round trip's time: an entry whose job
+    // was never added (the add failed) is dropped by list(), which skips and removes entries of missing jobs.
+    const [job] = await Promise.all([
+      // BullMQ runs lower numbers first; clients think of higher as more urgent.
+      this.deps.queue.add(JOB_NAMES.classifyDigits, data, { jobId: id, priority: JOB_PRIORITY_MAX + 1 - priority, timestamp: now }) as Promise<InferenceJob>,
+      this.deps.redis
+        .multi()
+        .zadd(index, 0, indexMember(now, id))
+        .zremrangebylex(index, '-', `(${indexMember(now - this.deps.resultTtlS * 1000, '')}`)
+        .expire(index, this.deps.resultTtlS)
+        .exec(),
+    ]);
     return this.view(job, 'waiting', null);
+  }
+
+  /**
+   * Submits a job and waits up to `timeoutMs` for how it ends, told by its
+   * finishing event (which carries the result), without reading the job
+   * back: POST /predict's path. The waiter is registered before the job
+   * exists, so no event can slip past it. `outcome` is undefined when the
+   * time ran out, null when the wait ended without an outcome (a cancel).
+   */
+  async submitAndWait(input: SubmitInferenceInput, timeoutMs: number): Promise<{ job: JobView; outcome: JobOutcome | undefined }> {
+    const id = input.id ?? randomUUID();
+    const waiting = this.deps.waiter.register(id, timeoutMs);
+    try {
+      const job = await this.submit({ ...input, id });
+      return { job, outcome: await waiting.outcome };
+    } catch (error) {
+      waiting.cancel();
+      throw error;
+    }
   }
 
   /** The job, or null when it does not exist, expired, or belongs to another owner. */

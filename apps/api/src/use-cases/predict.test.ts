@@ -1,7 +1,7 @@
 /** predictDigit without HTTP, Redis or a model: the use case alone, its collaborators stubbed. */
 import { describe, expect, it } from 'vitest';
 import { AppError, PIXELS_PER_IMAGE, type JobView } from '@digitq/contracts';
-import type { InferenceJobs } from '@digitq/jobs';
+import type { InferenceJobs, JobOutcome } from '@digitq/jobs';
 import type { PreprocessResult } from '@digitq/imaging';
 import { JobFailedError, predictDigit } from './predict.ts';
 
@@ -18,14 +18,15 @@ const queued: JobView = {
   attempts: 0,
 };
 
-function deps(finished: JobView | null) {
+/** Jobs that end as `ended` says (the finishing event's outcome), and read back as `readBack` when asked. */
+function deps(ended: JobOutcome | undefined, readBack: JobView | null = null) {
   const submitted: unknown[] = [];
   const jobs = {
-    submit: async (input: unknown) => {
+    submitAndWait: async (input: unknown) => {
       submitted.push(input);
-      return queued;
+      return { job: queued, outcome: ended };
     },
-    waitForFinish: async () => finished,
+    get: async () => readBack,
   } as unknown as InferenceJobs;
   const pixelBytes = new Uint8Array(PIXELS_PER_IMAGE).fill(7);
   const preprocess = async (images: readonly Uint8Array[]) => images.map(() => ({ ok: true, digit: { pixelBytes } }) as unknown as PreprocessResult);
@@ -37,21 +38,26 @@ const input = { owner: 'alice', image: { name: 'five.png', bytes: new Uint8Array
 describe('predictDigit', () => {
   it("submits the image's pixel bytes as a one-image job and answers its prediction", async () => {
     const probabilities = Array.from({ length: 10 }, (_, d) => (d === 5 ? 0.91 : 0.01));
-    const done: JobView = { ...queued, status: 'succeeded', model: { name: 'digitnet', version: 'v3' }, output: { predictions: [{ prediction: 5, confidence: 0.91, probabilities }] } };
-    const { deps: d, submitted, pixelBytes } = deps(done);
+    const result = { predictions: [{ prediction: 5, confidence: 0.91, probabilities }], model: { name: 'digitnet', version: 'v3' }, batch_images: 4, worker: 'w1' };
+    const { deps: d, submitted, pixelBytes } = deps({ status: 'completed', returnvalue: result });
     expect(await predictDigit(input, d)).toEqual({ prediction: 5, confidence: 0.91, probabilities, model: { name: 'digitnet', version: 'v3' }, job_id: 'job-1' });
     expect(submitted).toEqual([{ images: [pixelBytes], model: null, owner: 'alice', webhook: null }]);
   });
 
   it('is TIMEOUT naming the job (to read later) when it is not done in time', async () => {
-    const error = await predictDigit(input, deps(null).deps).catch((e: unknown) => e);
+    const error = await predictDigit(input, deps(undefined, queued).deps).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AppError);
     expect(error).toMatchObject({ code: 'TIMEOUT', details: { jobId: 'job-1' } });
     expect((error as Error).message).toBe('job job-1 did not finish within 300 ms; it is still queued, see /v1/jobs/job-1');
   });
 
   it("is the job's own failure when it failed", async () => {
-    const failed: JobView = { ...queued, status: 'failed', error: { code: 'IMAGE_CORRUPT', message: 'the pixels could not be read' } };
-    await expect(predictDigit(input, deps(failed).deps)).rejects.toEqual(new JobFailedError('job-1', 'IMAGE_CORRUPT', 'the pixels could not be read'));
+    const ended: JobOutcome = { status: 'failed', failedReason: 'IMAGE_CORRUPT: the pixels could not be read' };
+    await expect(predictDigit(input, deps(ended).deps)).rejects.toEqual(new JobFailedError('job-1', 'IMAGE_CORRUPT', 'the pixels could not be read'));
+  });
+
+  it('reads the job back when the wait ended without an outcome (a cancel), and answers what it shows', async () => {
+    const canceled: JobView = { ...queued, status: 'canceled', error: { code: 'JOB_CANCELED', message: 'canceled at client request' } };
+    await expect(predictDigit(input, deps(null, canceled).deps)).rejects.toEqual(new JobFailedError('job-1', 'JOB_CANCELED', 'canceled at client request'));
   });
 });

@@ -3,7 +3,7 @@
  * (submitted, then waited for), so a slow answer can still be read later
  * from the job: TIMEOUT carries its id.
  */
-import { AppError, type JobView, type PredictResponse } from '@digitq/contracts';
+import { AppError, parseFailedReason, type InferenceResult, type JobView, type PredictResponse } from '@digitq/contracts';
 import type { IntakeDeps } from './deps.ts';
 import { jobPath } from './paths.ts';
 import { preprocessAll, type NamedImage } from './preprocess.ts';
@@ -49,10 +49,22 @@ function outcome(view: JobView, timeoutMs: number): PredictResponse {
   throw new AppError('TIMEOUT', `job ${view.id} did not finish within ${timeoutMs} ms; it is still ${view.status}, see ${jobPath(view.id)}`, { jobId: view.id });
 }
 
-/** Preprocesses the image, submits a one-image job and waits up to PREDICT_TIMEOUT_MS for its answer. */
+/**
+ * Preprocesses the image, submits a one-image job and waits up to
+ * PREDICT_TIMEOUT_MS for its answer. The answer comes from the job's
+ * finishing event, which carries the result: the job is read back only when
+ * the wait ended otherwise (canceled, timed out).
+ */
 export async function predictDigit(input: PredictInput, deps: Pick<IntakeDeps, 'jobs' | 'preprocess' | 'predictTimeoutMs'>): Promise<PredictResponse> {
   const images = await preprocessAll([input.image], deps.preprocess);
-  const submitted = await deps.jobs.submit({ images, model: input.model, owner: input.owner, webhook: null });
-  const view = (await deps.jobs.waitForFinish(submitted.id, input.owner, deps.predictTimeoutMs)) ?? submitted;
+  const { job, outcome: ended } = await deps.jobs.submitAndWait({ images, model: input.model, owner: input.owner, webhook: null }, deps.predictTimeoutMs);
+  const result = ended?.status === 'completed' ? (ended.returnvalue as InferenceResult | null) : null;
+  const prediction = result?.predictions[0];
+  if (result && prediction) return { ...prediction, model: result.model, job_id: job.id };
+  if (ended?.status === 'failed') {
+    const { code, message } = parseFailedReason(ended.failedReason);
+    throw new JobFailedError(job.id, code, message);
+  }
+  const view = (await deps.jobs.get(job.id, input.owner)) ?? job;
   return outcome(view, deps.predictTimeoutMs);
 }
