@@ -82,7 +82,9 @@ export async function submitJob(
     if (input.webhook) await checkWebhookUrl(deps.webhookGuard, input.webhook.url);
     const images = await preprocessAll(input.images, deps.preprocess);
     const job = await deps.jobs.submit({ id, images, model: input.model, owner, webhook: input.webhook, priority: input.priority, deadline: input.deadline });
-    await recordQueued('inference', job, deps);
+    // Not awaited: best effort, written only if the stream is still empty (the worker writes it otherwise), and
+    // an open event stream waits for it anyway; a submit need not pay a third round trip for it.
+    void recordQueued('inference', job, deps);
     return job;
   };
   const { resource: submitted, replayed } = await createOnce(deps.idempotency, owner, input.idempotency, {
