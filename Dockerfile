@@ -43,9 +43,9 @@ COPY tsconfig.base.json tsconfig.json ./
 COPY scripts/ scripts/
 COPY apps/ apps/
 COPY packages/ packages/
-RUN node scripts/build.mjs \
- && npm prune --omit=dev --no-audit --no-fund \
- && npm cache clean --force
+# The runtime stage takes node_modules from here, pruned to production dependencies (npm's cache stays behind
+# in this stage, so it needs no cleaning).
+RUN node scripts/build.mjs && npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime: production dependencies, the bundles and the models; no sources, no compiler.
 FROM node:20-bookworm-slim AS runtime
