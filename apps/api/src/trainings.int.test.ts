@@ -1,4 +1,5 @@
 /** /v1/trainings and /v1/models over HTTP: validation, idempotency, tenancy, who may activate. */
+import { resolve } from 'node:path';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestStack, type TestStack } from '../test/api-stack.ts';
@@ -60,5 +61,17 @@ describe('POST /v1/models/:name/:version/activate', () => {
     const missing = await request(stack.app).post('/v1/models/digitnet/v1/activate').auth(ADMIN, { type: 'bearer' });
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe('MODEL_NOT_FOUND');
+  });
+
+  it('activates a variant of a version (?variant=int8), back to fp32 without one, and refuses an unknown variant', async () => {
+    stack = await createTestStack({ ADMIN_API_KEY: ADMIN } as never);
+    // The committed version, with its int8 and fp16 files.
+    await stack.registry.publishFolder(resolve(import.meta.dirname, '../../../models/digitnet/v1'));
+    await request(stack.app).post('/v1/models/digitnet/v1/activate?variant=int8').auth(ADMIN, { type: 'bearer' }).expect(200);
+    expect(await stack.registry.activeVariant('digitnet')).toBe('int8');
+    await request(stack.app).post('/v1/models/digitnet/v1/activate').auth(ADMIN, { type: 'bearer' }).expect(200);
+    expect(await stack.registry.activeVariant('digitnet')).toBe('fp32');
+    const bogus = await request(stack.app).post('/v1/models/digitnet/v1/activate?variant=int4').auth(ADMIN, { type: 'bearer' }).expect(400);
+    expect(bogus.body.error.code).toBe('VALIDATION_FAILED');
   });
 });

@@ -4,7 +4,8 @@
  * between batches (who may activate is the caller's business: the HTTP layer
  * puts it behind the admin guard).
  */
-import { AppError, type ModelList, type ModelMetadata, type ModelVersionView } from '@digitq/contracts';
+import { AppError, type ModelList, type ModelMetadata, type ModelVariant, type ModelVersionView } from '@digitq/contracts';
+import { RegistryError } from '@digitq/registry';
 import type { IntakeDeps } from './deps.ts';
 
 export interface ModelVersionRef {
@@ -29,8 +30,14 @@ export async function getModel(ref: ModelVersionRef, deps: Pick<IntakeDeps, 'reg
   return { ...metadata, active: active === metadata.version };
 }
 
-export async function activateModel(ref: ModelVersionRef, deps: Pick<IntakeDeps, 'registry'>): Promise<ModelVersionView> {
+/** Makes `ref` (as `variant`, fp32 by default) what every worker serves for its model; MODEL_NOT_FOUND for a variant the version lacks. */
+export async function activateModel(ref: ModelVersionRef & { variant?: ModelVariant }, deps: Pick<IntakeDeps, 'registry'>): Promise<ModelVersionView> {
   const metadata = await findVersion(ref, deps);
-  await deps.registry.activate(metadata.name, metadata.version);
+  try {
+    await deps.registry.activate(metadata.name, metadata.version, ref.variant);
+  } catch (error) {
+    if (error instanceof RegistryError && error.code === 'MODEL_NOT_FOUND') throw new AppError('MODEL_NOT_FOUND', error.message, {}, { cause: error });
+    throw error;
+  }
   return { ...metadata, active: true };
 }
