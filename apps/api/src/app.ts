@@ -131,6 +131,7 @@ export function createApp(deps: AppDeps): Express {
     document: () => document,
     maxImageBytes: config.MAX_IMAGE_BYTES,
     maxImagesPerJob: config.MAX_IMAGES_PER_JOB,
+    queues: deps.queues,
   });
   const document = createOpenApiDocument(routes, {
     apiKeysEnabled: keyring.enabled,

@@ -15,7 +15,9 @@ import type {
   ListJobsQuery,
   ModelList,
   ModelVersionView,
+  PredictInclude,
   PredictResponse,
+  QueueCountsList,
   TrainingJobProgress,
   TrainingRequest,
   TrainingView,
@@ -45,6 +47,8 @@ export interface CallOptions {
 export interface PredictOptions extends CallOptions {
   /** name, name@vN, name:variant or name@vN:variant; default the active model. */
   model?: string;
+  /** Extra parts of the answer: the input the model saw, the explanation map, the engine. */
+  include?: readonly PredictInclude[];
 }
 
 export interface SubmitOptions extends CallOptions {
@@ -134,6 +138,7 @@ export class DigitqClient {
     const form = new FormData();
     form.append('file', toBlob(image), fileName(image, 0));
     if (options.model) form.append('model', options.model);
+    if (options.include?.length) form.append('include', options.include.join(','));
     return this.json<PredictResponse>('POST', '/predict', { body: form, signal: options.signal });
   }
 
@@ -219,6 +224,11 @@ export class DigitqClient {
   /** POST /v1/models/:name/:version/activate (admin: sends adminKey when set). */
   async activate(name: string, version: string, options: CallOptions = {}): Promise<ModelVersionView> {
     return this.json<ModelVersionView>('POST', `${modelPath(name, version)}/activate`, { signal: options.signal, admin: true });
+  }
+
+  /** GET /v1/queues: jobs per state in each queue. */
+  async queues(options: CallOptions = {}): Promise<QueueCountsList> {
+    return this.json<QueueCountsList>('GET', '/v1/queues', { signal: options.signal });
   }
 
   /** GET /v1/workers. */

@@ -9,6 +9,7 @@ import { digitPredictionSchema, modelInfoSchema, modelRefSchema, webhookEventSch
 import { errorBodySchema, jobStatusSchema, jobViewSchema } from './job-view.ts';
 import { webhookAttemptSchema } from './webhooks.ts';
 import { workerHeartbeatSchema } from './workers.ts';
+import { PIXELS_PER_IMAGE } from './pixels.ts';
 
 /** Priority as clients give it: 1 (least urgent) … 10 (most urgent). */
 export const JOB_PRIORITY_MIN = 1;
@@ -91,9 +92,21 @@ export const createJobFieldsSchema = z
   .refine((fields) => !fields.webhook_events_filter || fields.webhook, WEBHOOK_FILTER_NEEDS_WEBHOOK);
 export type CreateJobFields = z.infer<typeof createJobFieldsSchema>;
 
+/** What POST /predict may add to its answer on request (`include`). */
+export const PREDICT_INCLUDES = ['input', 'explanation', 'engine'] as const;
+export const predictIncludeSchema = z.enum(PREDICT_INCLUDES);
+export type PredictInclude = z.infer<typeof predictIncludeSchema>;
+
 /** The text fields of POST /predict (the image is the file part `file` or `image`). */
 export const predictFieldsSchema = z.strictObject({
   model: modelRefSchema.optional(),
+  include: formListSchema
+    .pipe(z.array(predictIncludeSchema))
+    .optional()
+    .meta({
+      description:
+        'Extra parts of the answer, comma-separated: `input` (the 28x28 image the model saw), `explanation` (which pixels decided the digit: occlusion sensitivity) and `engine` (the inference engine that ran it).',
+    }),
 });
 export type PredictFields = z.infer<typeof predictFieldsSchema>;
 
@@ -110,6 +123,12 @@ export type ListJobsQuery = z.infer<typeof listJobsQuerySchema>;
 export const predictResponseSchema = digitPredictionSchema.extend({
   model: modelInfoSchema,
   job_id: z.string(),
+  /** With `include=input`: the preprocessed image the model saw, 784 bytes row by row (0 background, 255 ink). */
+  input: z.array(z.int().min(0).max(255)).length(PIXELS_PER_IMAGE).optional(),
+  /** With `include=explanation`: per pixel, how much it decided the digit, in [0, 1] (occlusion sensitivity). */
+  explanation: z.array(z.number().min(0).max(1)).length(PIXELS_PER_IMAGE).optional(),
+  /** With `include=engine`: the inference engine that ran it. */
+  engine: z.string().optional(),
 });
 export type PredictResponse = z.infer<typeof predictResponseSchema>;
 
@@ -147,3 +166,17 @@ export type NotReadyResponse = z.infer<typeof notReadyResponseSchema>;
 /** GET /v1/workers: the live workers (heartbeat within its TTL), by id. */
 export const workerListSchema = z.object({ data: z.array(workerHeartbeatSchema) });
 export type WorkerList = z.infer<typeof workerListSchema>;
+
+/** Jobs per state of one queue (GET /v1/queues). */
+export const queueCountsSchema = z.object({
+  name: z.string(),
+  waiting: z.int().min(0),
+  active: z.int().min(0),
+  completed: z.int().min(0),
+  failed: z.int().min(0),
+});
+export type QueueCounts = z.infer<typeof queueCountsSchema>;
+
+/** GET /v1/queues: every queue's counts. */
+export const queueCountsListSchema = z.object({ data: z.array(queueCountsSchema) });
+export type QueueCountsList = z.infer<typeof queueCountsListSchema>;

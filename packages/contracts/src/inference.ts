@@ -5,7 +5,7 @@
  * and a worker never sees undecodable input.
  */
 import { z } from 'zod';
-import { ENCODED_IMAGE_LENGTH } from './pixels.ts';
+import { ENCODED_IMAGE_LENGTH, PIXELS_PER_IMAGE } from './pixels.ts';
 import { MODEL_VARIANTS, modelVariantSchema, type ModelVariant } from './models.ts';
 
 const MODEL_REF_PATTERN = new RegExp(`^([a-z0-9][a-z0-9-]*)(?:@(v[0-9]+))?(?::(${MODEL_VARIANTS.join('|')}))?$`);
@@ -61,6 +61,8 @@ export const inferenceJobDataSchema = z.object({
    * by a worker for its batch by then: `canceled`. Absent: no deadline.
    */
   deadline: z.iso.datetime().optional(),
+  /** Also compute an occlusion-sensitivity map of the first image for its predicted digit (POST /predict `include=explanation`). */
+  explain: z.boolean().optional(),
 });
 export type InferenceJobData = z.infer<typeof inferenceJobDataSchema>;
 
@@ -88,5 +90,12 @@ export const inferenceResultSchema = z.object({
   /** Images in the forward pass that served this job (micro-batching). */
   batch_images: z.number().int().positive(),
   worker: z.string(),
+  /**
+   * With `explain`: per pixel of the first image, how much hiding it lowered
+   * the predicted digit's probability, scaled to [0, 1] (1: the most decisive pixel).
+   */
+  explanation: z.array(z.number().min(0).max(1)).length(PIXELS_PER_IMAGE).optional(),
+  /** With `explain`: the engine that ran it, e.g. "tfjs (wasm-simd)". */
+  engine: z.string().optional(),
 });
 export type InferenceResult = z.infer<typeof inferenceResultSchema>;

@@ -33,6 +33,8 @@ export interface SubmitInferenceInput {
   priority?: number;
   /** ISO time after which the job is no longer wanted (see InferenceJobData.deadline); null or absent: none. */
   deadline?: string | null;
+  /** Ask the worker for the first image's occlusion map (InferenceJobData.explain). */
+  explain?: boolean;
 }
 
 export interface ListJobsOptions {
@@ -105,6 +107,7 @@ export class InferenceJobs {
       webhook: input.webhook,
       submitted_at: new Date(now).toISOString(),
       ...(input.deadline ? { deadline: input.deadline } : {}),
+      ...(input.explain ? { explain: true } : {}),
     };
     const priority = input.priority ?? JOB_PRIORITY_DEFAULT;
     const index = this.ownerIndex(input.owner);

@@ -9,6 +9,7 @@
  * Not here: the two HTML UIs, Swagger UI (/docs) and bull-board
  * (/admin/queues), which are sub-apps of their own.
  */
+import type { Queue } from 'bullmq';
 import { z } from 'zod';
 import {
   createJobFieldsSchema,
@@ -24,6 +25,7 @@ import {
   notReadyResponseSchema,
   predictFieldsSchema,
   predictResponseSchema,
+  queueCountsListSchema,
   readyResponseSchema,
   trainingRequestSchema,
   trainingViewSchema,
@@ -42,6 +44,8 @@ import {
   readJsonJobRequest,
   readLastEventId,
   readListJobsQuery,
+  activationQuerySchema,
+  readActivation,
   readModelVersionRef,
   readMultipartJobRequest,
   readPredictRequest,
@@ -71,6 +75,7 @@ import { cancelJob, getJob, isFinished, listJobWebhookAttempts, listJobs, submit
 import { activateModel, getModel, listModels } from '../use-cases/models.ts';
 import { jobPath, trainingPath } from '../use-cases/paths.ts';
 import { predictDigit } from '../use-cases/predict.ts';
+import { listQueueCounts } from '../use-cases/queues.ts';
 import { cancelTraining, getTraining, startTraining } from '../use-cases/trainings.ts';
 import { listWorkers } from '../use-cases/workers.ts';
 import { IDEMPOTENT_REPLAYED_HEADER, idempotencyOf } from './idempotency.ts';
@@ -104,6 +109,8 @@ export interface RouteContext {
   document: () => OpenApiDocument;
   maxImageBytes: number;
   maxImagesPerJob: number;
+  /** The queues GET /v1/queues counts (inference, training, webhooks). */
+  queues: readonly Queue[];
 }
 
 function jobRef(request: HttpRequest): { owner: string; id: string } {
@@ -264,7 +271,7 @@ export function createRoutes(ctx: RouteContext): Route[] {
       tags: ['predict'],
       summary: 'Classify one image and wait for the answer',
       description:
-        'Submits a one-image job and waits for it (PREDICT_TIMEOUT_MS). A slow job answers 504 with its Location, where the result can be read later. Refused with 429 QUEUE_FULL while the queue is full.',
+        'Submits a one-image job and waits for it (PREDICT_TIMEOUT_MS). A slow job answers 504 with its Location, where the result can be read later. Refused with 429 QUEUE_FULL while the queue is full. The form field `include` (comma-separated) adds to the answer: `input`, the 28x28 image the model saw (784 values 0-255, row by row); `explanation`, per pixel how much hiding it lowers the predicted digit\'s probability (occlusion sensitivity, 784 values in [0, 1]); `engine`, the inference engine that ran it.',
       access: 'apiKey',
       body: {
         kind: 'images',
@@ -448,6 +455,21 @@ export function createRoutes(ctx: RouteContext): Route[] {
       errors: [],
       handler: async () => ({ status: 200, body: await listWorkers(intake) }),
     },
+    {
+      method: 'get',
+      path: '/v1/queues',
+      operationId: 'listQueueCounts',
+      tags: ['operations'],
+      summary: 'Jobs per state in each queue: waiting, active, completed, failed',
+      description: 'Counts only (no job data). Waiting includes prioritized and delayed jobs. Completed and failed jobs are counted while they are retained (JOB_RESULT_TTL_S, JOB_RETENTION_COUNT).',
+      access: 'apiKey',
+      body: none,
+      responses: {
+        200: json(queueCountsListSchema.meta({ id: 'QueueCountsList' }), { data: [{ name: 'inference', waiting: 3, active: 1, completed: 120, failed: 2 }] }, 'The counts per queue'),
+      },
+      errors: [],
+      handler: async () => ({ status: 200, headers: { 'Cache-Control': 'no-store' }, body: await listQueueCounts(ctx.queues) }),
+    },
 
     // --- Trainings ---
     {
@@ -546,10 +568,10 @@ export function createRoutes(ctx: RouteContext): Route[] {
       description: 'Changes the model every tenant gets, so it needs the admin credentials (ADMIN_API_KEY or ADMIN_USER/ADMIN_PASSWORD) once any are configured.',
       access: 'admin',
       body: none,
-      request: { params: modelParams },
+      request: { params: modelParams, query: activationQuerySchema },
       responses: { 200: json(ModelVersionView, modelVersionExample, 'The version, now active') },
       errors: ['VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'MODEL_NOT_FOUND', 'RATE_LIMITED', 'INTERNAL'],
-      handler: async (request) => ({ status: 200, body: await activateModel(readModelVersionRef(request.params), intake) }),
+      handler: async (request) => ({ status: 200, body: await activateModel(readActivation(request.params, request.query), intake) }),
     },
   ];
 }

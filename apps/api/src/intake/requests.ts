@@ -12,18 +12,22 @@
 import {
   AppError,
   DEFAULT_JOB_WEBHOOK_EVENTS,
+  DEFAULT_MODEL_VARIANT,
   JOB_PRIORITY_DEFAULT,
   createJobFieldsSchema,
   createJobJsonBodySchema,
   listJobsQuerySchema,
   modelNameSchema,
+  modelVariantSchema,
   modelVersionSchema,
   predictFieldsSchema,
   trainingRequestSchema,
   type JobWebhookEvent,
   type ListJobsQuery,
+  type ModelVariant,
   type TrainingRequest,
 } from '@digitq/contracts';
+import { z } from 'zod';
 import type { JobRequest } from '../use-cases/jobs.ts';
 import type { ModelVersionRef } from '../use-cases/models.ts';
 import type { PredictRequest } from '../use-cases/predict.ts';
@@ -141,8 +145,8 @@ export function readJsonJobRequest(body: unknown, maxImages: number): JobRequest
 export function readPredictRequest(files: readonly UploadedFile[], fields: unknown): PredictRequest {
   const [file] = files;
   if (!file) throw new AppError('NO_IMAGE', PREDICT_NO_IMAGE_MESSAGE);
-  const { model } = parseOrThrow(predictFieldsSchema, fields, 'form fields');
-  return { image: { name: file.name, bytes: file.bytes }, model: model ?? null };
+  const { model, include } = parseOrThrow(predictFieldsSchema, fields, 'form fields');
+  return { image: { name: file.name, bytes: file.bytes }, model: model ?? null, include: [...new Set(include ?? [])] };
 }
 
 /** A training's settings, defaults filled in; no body at all is every default. */
@@ -159,4 +163,14 @@ export function readModelVersionRef(params: { name?: unknown; version?: unknown 
     name: parseOrThrow(modelNameSchema, params.name, 'model name'),
     version: parseOrThrow(modelVersionSchema, params.version, 'model version'),
   };
+}
+
+export const activationQuerySchema = z.object({
+  variant: modelVariantSchema.optional().meta({ description: 'Which file of the version serves: fp32 (model.onnx, the default), fp16 or int8 (`npm run model:quantize`)', example: 'int8' }),
+});
+
+/** POST /v1/models/:name/:version/activate?variant=int8: the version and the variant to serve (default fp32). */
+export function readActivation(params: { name?: unknown; version?: unknown }, query: unknown): ModelVersionRef & { variant: ModelVariant } {
+  const { variant } = parseOrThrow(activationQuerySchema, query ?? {}, 'query');
+  return { ...readModelVersionRef(params), variant: variant ?? DEFAULT_MODEL_VARIANT };
 }

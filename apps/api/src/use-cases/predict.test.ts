@@ -61,3 +61,34 @@ describe('predictDigit', () => {
     await expect(predictDigit(input, deps(null, canceled).deps)).rejects.toEqual(new JobFailedError('job-1', 'JOB_CANCELED', 'canceled at client request'));
   });
 });
+
+describe('predictDigit with include', () => {
+  it('adds the pixels the model saw, and asks the worker for the explanation and engine it returns', async () => {
+    const probabilities = Array.from({ length: 10 }, (_, d) => (d === 5 ? 0.91 : 0.01));
+    const explanation = Array.from({ length: PIXELS_PER_IMAGE }, (_, i) => (i === 400 ? 1 : 0));
+    const result = { predictions: [{ prediction: 5, confidence: 0.91, probabilities }], model: { name: 'digitnet', version: 'v3' }, batch_images: 1, worker: 'w1', explanation, engine: 'tfjs (wasm)' };
+    const { deps: d, submitted } = deps({ status: 'completed', returnvalue: result });
+    const answer = await predictDigit({ ...input, include: ['input', 'explanation', 'engine'] }, d);
+    expect(answer).toEqual({
+      prediction: 5,
+      confidence: 0.91,
+      probabilities,
+      model: { name: 'digitnet', version: 'v3' },
+      job_id: 'job-1',
+      input: Array.from({ length: PIXELS_PER_IMAGE }, () => 7),
+      explanation,
+      engine: 'tfjs (wasm)',
+    });
+    expect(submitted).toEqual([expect.objectContaining({ explain: true })]);
+  });
+
+  it('does not ask the worker to explain when only the input is wanted', async () => {
+    const probabilities = Array.from({ length: 10 }, (_, d) => (d === 5 ? 0.91 : 0.01));
+    const result = { predictions: [{ prediction: 5, confidence: 0.91, probabilities }], model: { name: 'digitnet', version: 'v3' }, batch_images: 1, worker: 'w1' };
+    const { deps: d, submitted } = deps({ status: 'completed', returnvalue: result });
+    const answer = await predictDigit({ ...input, include: ['input'] }, d);
+    expect(answer.input).toHaveLength(PIXELS_PER_IMAGE);
+    expect(answer.explanation).toBeUndefined();
+    expect(submitted).toEqual([{ images: [expect.any(Uint8Array)], model: null, owner: 'alice', webhook: null }]);
+  });
+});

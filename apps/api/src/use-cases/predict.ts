@@ -3,7 +3,7 @@
  * (submitted, then waited for), so a slow answer can still be read later
  * from the job: TIMEOUT carries its id.
  */
-import { AppError, parseFailedReason, type InferenceResult, type JobView, type PredictResponse } from '@digitq/contracts';
+import { AppError, parseFailedReason, type InferenceResult, type JobView, type PredictInclude, type PredictResponse } from '@digitq/contracts';
 import type { IntakeDeps } from './deps.ts';
 import { jobPath } from './paths.ts';
 import { preprocessAll, type NamedImage } from './preprocess.ts';
@@ -13,6 +13,8 @@ export interface PredictRequest {
   image: NamedImage;
   /** Name or name@version; null: the active version of the default model. */
   model: string | null;
+  /** Extra parts of the answer (the input the model saw, the explanation, the engine); none by default. */
+  include?: readonly PredictInclude[];
 }
 
 export interface PredictInput extends PredictRequest {
@@ -49,6 +51,15 @@ function outcome(view: JobView, timeoutMs: number): PredictResponse {
   throw new AppError('TIMEOUT', `job ${view.id} did not finish within ${timeoutMs} ms; it is still ${view.status}, see ${jobPath(view.id)}`, { jobId: view.id });
 }
 
+/** The parts asked for with `include`: the pixels from the API's own preprocessing, the rest from the worker's result. */
+function included(include: readonly PredictInclude[], pixels: Uint8Array, result: InferenceResult): Partial<PredictResponse> {
+  return {
+    ...(include.includes('input') ? { input: Array.from(pixels) } : {}),
+    ...(include.includes('explanation') && result.explanation ? { explanation: result.explanation } : {}),
+    ...(include.includes('engine') && result.engine ? { engine: result.engine } : {}),
+  };
+}
+
 /**
  * Preprocesses the image, submits a one-image job and waits up to
  * PREDICT_TIMEOUT_MS for its answer. The answer comes from the job's
@@ -57,10 +68,13 @@ function outcome(view: JobView, timeoutMs: number): PredictResponse {
  */
 export async function predictDigit(input: PredictInput, deps: Pick<IntakeDeps, 'jobs' | 'preprocess' | 'predictTimeoutMs'>): Promise<PredictResponse> {
   const images = await preprocessAll([input.image], deps.preprocess);
-  const { job, outcome: ended } = await deps.jobs.submitAndWait({ images, model: input.model, owner: input.owner, webhook: null }, deps.predictTimeoutMs);
+  const include = input.include ?? [];
+  // The engine is named by the worker that ran the job, so it is asked for like the explanation.
+  const explain = include.includes('explanation') || include.includes('engine');
+  const { job, outcome: ended } = await deps.jobs.submitAndWait({ images, model: input.model, owner: input.owner, webhook: null, ...(explain ? { explain } : {}) }, deps.predictTimeoutMs);
   const result = ended?.status === 'completed' ? (ended.returnvalue as InferenceResult | null) : null;
   const prediction = result?.predictions[0];
-  if (result && prediction) return { ...prediction, model: result.model, job_id: job.id };
+  if (result && prediction) return { ...prediction, model: result.model, job_id: job.id, ...included(include, images[0]!, result) };
   if (ended?.status === 'failed') {
     const { code, message } = parseFailedReason(ended.failedReason);
     throw new JobFailedError(job.id, code, message);

@@ -7,11 +7,12 @@
  */
 import type { Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { DEFAULT_MODEL_VARIANT, QUEUE_NAMES, packModelBatch, type ModelInfo } from '@digitq/contracts';
+import { DEFAULT_MODEL_VARIANT, QUEUE_NAMES, decodePixels, packModelBatch, type InferenceResult, type ModelInfo } from '@digitq/contracts';
 import { CancelRequests, JobEventStreams, createQueue, inferenceJobEvents, streamJobEvents } from '@digitq/jobs';
 import { classifyBatch, type DigitPrediction } from '@digitq/model';
 import { deliverJobWebhooks } from '@digitq/webhooks';
 import { BacklogAwareWorker } from '../backlog-aware-worker.ts';
+import { occlusionMap } from '../explain.ts';
 import { MicroBatcher } from '../micro-batcher.ts';
 import { ModelStore } from '../model-store.ts';
 import { CANCELED_AT_CLIENT_REQUEST, createInferenceProcessor } from '../processors/inference.processor.ts';
@@ -104,12 +105,22 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
     },
   });
 
+  /** The result with the first image's occlusion map for its digit, from the model version that predicted it (POST /predict include=explanation). */
+  const explained = async (result: InferenceResult, image: string): Promise<InferenceResult> => {
+    const { name, version, variant } = result.model;
+    const loaded = await models.get(`${name}@${version}${variant ? `:${variant}` : ''}`);
+    const explanation = await occlusionMap(loaded.engine, decodePixels(image), result.predictions[0]!.prediction);
+    const { engine, backend } = loaded.engine.describe();
+    return { ...result, explanation, engine: `${engine} (${backend})` };
+  };
+
   // The jobs this worker has taken and not finished: held for a batch, or (for a few ms) running it.
   const held = new Set<string>();
   const processor: typeof processInference = async (job, token, signal) => {
     held.add(job.id!);
     try {
-      return await processInference(job, token, signal);
+      const result = await processInference(job, token, signal);
+      return job.data.explain === true ? await explained(result, job.data.images[0]!) : result;
     } finally {
       held.delete(job.id!);
     }
