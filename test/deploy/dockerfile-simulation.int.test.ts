@@ -5,9 +5,10 @@
  * against the test Redis: the API answers /healthz (and the image's HEALTHCHECK command passes), the worker
  * consumes. One npm ci per run (about 40 s); the folder is removed afterwards.
  *
- * The Dockerfile before issue 15 failed here: its single stage set NODE_ENV=production before npm ci, so tsx
- * (a dev dependency) was not installed and `node --import tsx apps/api/src/main.ts` exited at once
- * (ERR_MODULE_NOT_FOUND: Cannot find package 'tsx').
+ * The Dockerfile before issue 15 failed here twice over: npm ci ran without .npmrc, so onnxruntime-node's install
+ * script tried to download the CUDA runtime (getaddrinfo ENOTFOUND api.nuget.org: npm ci failed); with .npmrc
+ * added, NODE_ENV=production before npm ci left out tsx (a dev dependency) and both compose commands,
+ * `node --import tsx apps/.../src/main.ts`, exited at once (ERR_MODULE_NOT_FOUND: Cannot find package 'tsx').
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
