@@ -7,13 +7,15 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderDigitImage } from '@digitq/imaging/test-images';
 import { freePort } from '@digitq/test-utils';
+import { startTestReceiver, type TestReceiver } from '@digitq/webhooks/test-receiver';
 import { DATA_DIR, MODELS_DIR, sleep, startProcess, type JobBody, type ProcessHandle } from '../e2e/system.ts';
 
 const NODES = 6;
@@ -24,6 +26,21 @@ const RETRY_PAUSE_MS = 100;
 const LOAD_CLIENTS = 4;
 /** Writes timed with and without WAIT, for what synchronous acknowledgement by a replica would cost. */
 const WAIT_PROBE_WRITES = 200;
+
+const WEBHOOK_SECRET = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
+const TINY_TRAINING = { dataset: 'mnist', architecture: 'tiny', epochs: 2, limit: 1200, augment: 'none', validation_split: 0.1, model_name: 'digitnet' };
+
+/** A server-sent events answer read to its end (the API closes it after `finished`), as event names with their data. */
+async function readEvents(url: string, timeoutMs: number): Promise<{ event: string; data: JobBody }[]> {
+  const res = await fetch(url, { headers: { Accept: 'text/event-stream' }, signal: AbortSignal.timeout(timeoutMs) });
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const text = await res.text();
+  return text
+    .split('\n\n')
+    .map((block) => ({ event: /^event: (.*)$/m.exec(block)?.[1], data: /^data: (.*)$/m.exec(block)?.[1] }))
+    .filter((e): e is { event: string; data: string } => e.event !== undefined && e.data !== undefined)
+    .map((e) => ({ event: e.event, data: JSON.parse(e.data) as JobBody }));
+}
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
@@ -68,6 +85,11 @@ describe('digitq on a Redis Cluster (3 masters, 3 replicas)', () => {
   const tag = `{e2e-${randomUUID().slice(0, 8)}}`;
   let api: ProcessHandle;
   let worker: ProcessHandle;
+  let trainer: ProcessHandle;
+  let receiver: TestReceiver;
+  // Trainings write new versions: a copy, never the repository's models.
+  const modelsDir = join(dir, 'models');
+  cpSync(MODELS_DIR, modelsDir, { recursive: true });
   let baseUrl = '';
   let png: Buffer;
 
@@ -80,11 +102,12 @@ describe('digitq on a Redis Cluster (3 masters, 3 replicas)', () => {
     QUEUE_PREFIX: tag,
     PORT: String(port),
     HOST: '127.0.0.1',
-    MODELS_DIR,
+    MODELS_DIR: modelsDir,
     DATA_DIR,
+    TRAINING_RUNS_DIR: join(dir, 'runs'),
+    WEBHOOK_SECRET,
+    WEBHOOK_ALLOW_PRIVATE: 'true',
     LOG_LEVEL: 'info',
-    WORKER_LOCK_MS: '3000',
-    WORKER_STALLED_INTERVAL_MS: '1000',
   });
 
   beforeAll(async () => {
@@ -112,21 +135,26 @@ describe('digitq on a Redis Cluster (3 masters, 3 replicas)', () => {
     const port = await freePort();
     baseUrl = `http://127.0.0.1:${port}`;
     api = startProcess('api', 'api', [], env(port));
-    worker = startProcess('worker', 'worker', ['--device', 'cpu', '--queues', 'inference'], env(0));
-    await Promise.all([api.waitForLine(/api listening/), worker.waitForLine(/worker consuming/)]);
+    // The inference worker's jobs are retried soon after a lost lock; the trainer keeps the default lock, longer
+    // than a training's longest step holds its event loop.
+    worker = startProcess('worker', 'worker', ['--device', 'cpu', '--queues', 'inference'], { ...env(0), WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' });
+    trainer = startProcess('trainer', 'worker', ['--device', 'cpu', '--queues', 'training,webhooks'], env(0));
+    await Promise.all([api.waitForLine(/api listening/), worker.waitForLine(/worker consuming/), trainer.waitForLine(/worker consuming/)]);
+    receiver = await startTestReceiver();
     png = await renderDigitImage({ digit: 7, width: 28, height: 28, digitHeight: 20, strokeFraction: 0.13, polarity: 'light-on-dark' });
   }, 120_000);
 
   afterAll(async () => {
-    for (const p of [api, worker]) if (p && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
-    const forced = setTimeout(() => [api, worker].forEach((p) => p?.child.kill('SIGKILL')), 30_000);
-    await Promise.all([api, worker].filter(Boolean).map((p) => p.exited));
+    await receiver?.close();
+    for (const p of [api, worker, trainer]) if (p && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
+    const forced = setTimeout(() => [api, worker, trainer].forEach((p) => p?.child.kill('SIGKILL')), 30_000);
+    await Promise.all([api, worker, trainer].filter(Boolean).map((p) => p.exited));
     clearTimeout(forced);
     for (const n of nodes) if (n.process.exitCode === null && n.process.signalCode === null) n.process.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  const logs = () => [api, worker].map((p) => `--- ${p.name}\n${p.lines.slice(-30).join('\n')}`).join('\n');
+  const logs = () => [api, worker, trainer].map((p) => `--- ${p.name}\n${p.lines.slice(-30).join('\n')}`).join('\n');
 
   function form(): FormData {
     const body = new FormData();
@@ -160,6 +188,29 @@ describe('digitq on a Redis Cluster (3 masters, 3 replicas)', () => {
     expect(done.status).toBe('succeeded');
     expect(done.output.predictions[0].prediction).toBe(7);
   });
+
+  it('server-sent events and signed webhooks of a job, through the cluster', async () => {
+    const body = form();
+    body.append('webhook', receiver.url());
+    body.append('webhook_events_filter', 'job.completed');
+    const submitted = (await (await fetch(`${baseUrl}/v1/jobs`, { method: 'POST', body })).json()) as JobBody;
+    const events = await readEvents(`${baseUrl}/v1/jobs/${submitted.id}/events`, 30_000);
+    expect(events.at(-1)?.event, logs()).toBe('finished');
+    expect(events.at(-1)!.data.output.predictions[0].prediction).toBe(7);
+    const [delivery] = await receiver.waitForRequests(1);
+    const verified = new Webhook(WEBHOOK_SECRET).verify(delivery!.body, delivery!.headers as Record<string, string>) as { type: string; data: JobBody };
+    expect(verified).toMatchObject({ type: 'job.completed', data: { id: submitted.id, status: 'succeeded' } });
+  });
+
+  it('a tiny training with progress over server-sent events, through the cluster', async () => {
+    const res = await fetch(`${baseUrl}/v1/trainings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(TINY_TRAINING) });
+    const training = (await res.json()) as JobBody;
+    expect(res.status, JSON.stringify(training)).toBe(202);
+    const events = await readEvents(`${baseUrl}/v1/trainings/${training.id}/events`, 150_000);
+    expect(events.filter((e) => e.event === 'progress').length, `${JSON.stringify(events).slice(0, 3000)}\n${logs()}`).toBeGreaterThanOrEqual(2);
+    expect(events.at(-1)?.event).toBe('finished');
+    expect(events.at(-1)!.data).toMatchObject({ status: 'succeeded', model: { name: 'digitnet' } });
+  }, 180_000);
 
   it('what WAIT (a write acknowledged by a replica) would cost per write, measured on the queue slot\'s master', async () => {
     const slot = Number(redisCli(nodes[0]!.port, 'cluster', 'keyslot', tag).trim());
@@ -267,6 +318,7 @@ describe('digitq on a Redis Cluster (3 masters, 3 replicas)', () => {
     // Nothing was restarted: the same API and worker processes served before and after.
     expect(api.child.exitCode).toBeNull();
     expect(worker.child.exitCode).toBeNull();
+    expect(trainer.child.exitCode).toBeNull();
     // And new work after the failover goes through.
     const after = await fetch(`${baseUrl}/v1/jobs`, { method: 'POST', body: form(), headers: { Prefer: 'wait=20' } });
     expect(((await after.json()) as JobBody).status, logs()).toBe('succeeded');

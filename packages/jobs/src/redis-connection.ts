@@ -1,4 +1,4 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 
 /**
  * Where Redis is: one server at `url`, or, with `clusterNodes` (REDIS_CLUSTER_NODES), a Redis Cluster reached
@@ -9,6 +9,27 @@ export type RedisTarget = string | { url: string; clusterNodes?: readonly string
 
 /** Pause between attempts to reach the cluster again after every node was lost. */
 const CLUSTER_RETRY_MAX_MS = 2000;
+
+/**
+ * Lets a cluster client be duplicated as a Redis client is: `duplicate(redisOptions)` (what callers holding a
+ * "Redis" do, e.g. the API's event streams for their blocking reads) becomes Cluster.duplicate with those options
+ * applied to every node, and the offline queue setting to the cluster. Cluster's own form, `duplicate(nodes?,
+ * clusterOptions?)` (BullMQ's), passes through.
+ */
+function duplicatesAsRedis(cluster: Cluster): Cluster {
+  const duplicate = cluster.duplicate.bind(cluster);
+  cluster.duplicate = ((first?: ClusterNode[] | RedisOptions, second?: ClusterOptions) => {
+    if (first === undefined || Array.isArray(first)) return duplicatesAsRedis(duplicate(first, second));
+    const { enableOfflineQueue, ...perNode } = first;
+    return duplicatesAsRedis(
+      duplicate([], {
+        ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+        redisOptions: { ...cluster.options.redisOptions, ...perNode },
+      }),
+    );
+  }) as Cluster['duplicate'];
+  return cluster;
+}
 
 function clusterClient(url: string, nodes: readonly string[], redisOptions: RedisOptions, clusterOptions: ClusterOptions = {}): Redis {
   const parsed = new URL(url);
@@ -29,9 +50,9 @@ function clusterClient(url: string, nodes: readonly string[], redisOptions: Redi
       },
     },
   );
-  // A Cluster answers the same commands as a Redis client (the callers, BullMQ included, only send commands,
-  // listen for events and quit), and BullMQ recognises it by `isCluster`; typed as Redis so every caller keeps one type.
-  return cluster as unknown as Redis;
+  // A Cluster answers the same commands as a Redis client (the callers, BullMQ included, send commands, listen for
+  // events, duplicate and quit), and BullMQ recognises it by `isCluster`; typed as Redis so every caller keeps one type.
+  return duplicatesAsRedis(cluster) as unknown as Redis;
 }
 
 const targetOf = (target: RedisTarget) => (typeof target === 'string' ? { url: target, clusterNodes: undefined } : target);
