@@ -1,9 +1,15 @@
 /**
  * Worker metrics (prom-client). Each worker process owns a registry and can
  * serve it on `--metrics-port` for Prometheus to scrape.
+ *
+ * As Triton's users read theirs: time in the queue (digitq_job_queue_seconds,
+ * submission to pickup) apart from compute time (digitq_inference_compute_seconds,
+ * one forward pass), the batch size, and requests per outcome, by model and
+ * version. deploy/grafana/digitq.json charts them.
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DEFAULT_MODEL_VARIANT, parseModelRef } from '@digitq/contracts';
 import { liveTensorCount } from '@digitq/model';
 
 export function createWorkerMetrics(labels: { device: string; backend: string }) {
@@ -14,14 +20,22 @@ export function createWorkerMetrics(labels: { device: string; backend: string })
     registry,
     batchSize: new Histogram({
       name: 'digitq_inference_batch_images',
-      help: 'Images per forward pass (micro-batch size)',
+      help: 'Images per forward pass (micro-batch size), by model and version; its _sum counts the images predicted',
+      labelNames: ['model', 'version'] as const,
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers: [registry],
     }),
-    batchSeconds: new Histogram({
-      name: 'digitq_inference_batch_seconds',
-      help: 'Duration of one forward pass',
+    computeSeconds: new Histogram({
+      name: 'digitq_inference_compute_seconds',
+      help: 'Compute time: one forward pass of a micro-batch (packing its input to the predictions), by model and version',
+      labelNames: ['model', 'version'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    inferenceRequests: new Counter({
+      name: 'digitq_inference_requests_total',
+      help: 'Inference jobs finished, by model, version and outcome (succeeded, failed); version "unknown" when a job failed before its version was resolved',
+      labelNames: ['model', 'version', 'outcome'] as const,
       registers: [registry],
     }),
     jobSeconds: new Histogram({
@@ -31,9 +45,9 @@ export function createWorkerMetrics(labels: { device: string; backend: string })
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600],
       registers: [registry],
     }),
-    jobWaitSeconds: new Histogram({
-      name: 'digitq_job_wait_seconds',
-      help: 'From submission to pickup by a worker, per job',
+    jobQueueSeconds: new Histogram({
+      name: 'digitq_job_queue_seconds',
+      help: 'Queue time: from submission to pickup by a worker, per job (a job held for its micro-batch after pickup is not counted)',
       labelNames: ['queue'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 600],
       registers: [registry],
@@ -75,6 +89,26 @@ export function createWorkerMetrics(labels: { device: string; backend: string })
 }
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
+
+/** A failed job's version label when it did not pin one (it asked for whichever is active). */
+const UNRESOLVED_VERSION = 'unknown';
+
+/** The model and version labels of a model that ran; a variant other than fp32 is part of the version (`v2:int8`), as in model references. */
+export function modelLabels(model: { name: string; version: string; variant?: string }): { model: string; version: string } {
+  const variant = model.variant && model.variant !== DEFAULT_MODEL_VARIANT ? `:${model.variant}` : '';
+  return { model: model.name, version: `${model.version}${variant}` };
+}
+
+/** The labels of what a job asked for (its model reference, or the default model), when it failed before a version was resolved. */
+export function requestedModelLabels(ref: string | null | undefined, defaultModel: string): { model: string; version: string } {
+  if (!ref) return { model: defaultModel, version: UNRESOLVED_VERSION };
+  try {
+    const parsed = parseModelRef(ref);
+    return { model: parsed.name, version: parsed.version ? `${parsed.version}${parsed.variant ? `:${parsed.variant}` : ''}` : UNRESOLVED_VERSION };
+  } catch {
+    return { model: defaultModel, version: UNRESOLVED_VERSION };
+  }
+}
 
 export async function serveMetrics(registry: Registry, port: number, host: string): Promise<Server> {
   const server = createServer((req, res) => {

@@ -14,7 +14,19 @@
  *
  * The batcher knows nothing of BullMQ or tfjs: `run` is injected, so the
  * policy is unit-tested with plain functions.
+ *
+ * Tracing: a batch serves many jobs, each with its own trace, so a batch gets
+ * one span (`micro-batch`) that is a child of its first request's span (it
+ * shows in that trace) and links to every request's span; every request's
+ * span gets a `micro-batch` event naming it (see inSharedSpan). A span per
+ * job per batch would repeat the same forward pass in every trace.
  */
+import { context, type Attributes, type Context } from '@opentelemetry/api';
+import { inSharedSpan } from '@digitq/service';
+
+/** The name of a batch's span and of the event on each of its requests' spans. */
+export const BATCH_SPAN_NAME = 'micro-batch';
+
 export interface MicroBatcherOptions<TItem, TResult> {
   maxSize: number;
   maxDelayMs: number;
@@ -23,6 +35,8 @@ export interface MicroBatcherOptions<TItem, TResult> {
   onBatch?: (size: number, requests: number) => void;
   /** True while the source has no more requests queued; requests submitted then run on the next turn of the event loop. */
   isIdle?: () => boolean;
+  /** On each batch's span, with its size: what runs it (model, version). */
+  spanAttributes?: Attributes;
 }
 
 interface Pending<TItem, TResult> {
@@ -31,6 +45,8 @@ interface Pending<TItem, TResult> {
   reject: (error: unknown) => void;
   /** Stops listening to the request's signal once it left the pending batch. */
   release: () => void;
+  /** The trace context the request was submitted in (its job's span). */
+  context: Context;
 }
 
 export class MicroBatcher<TItem, TResult> {
@@ -56,7 +72,7 @@ export class MicroBatcher<TItem, TResult> {
         return;
       }
       if (this.pendingItems > 0 && this.pendingItems + items.length > this.options.maxSize) this.flush();
-      const request: Pending<TItem, TResult> = { items, resolve, reject, release: () => undefined };
+      const request: Pending<TItem, TResult> = { items, resolve, reject, release: () => undefined, context: context.active() };
       if (signal) {
         const withdraw = () => this.withdraw(request, signal.reason);
         signal.addEventListener('abort', withdraw, { once: true });
@@ -115,7 +131,8 @@ export class MicroBatcher<TItem, TResult> {
   private async runBatch(batch: Pending<TItem, TResult>[]): Promise<void> {
     const items = batch.flatMap((p) => p.items);
     try {
-      const results = await this.options.run(items);
+      const attributes = { ...this.options.spanAttributes, 'digitq.batch.images': items.length, 'digitq.batch.requests': batch.length };
+      const results = await inSharedSpan(BATCH_SPAN_NAME, batch.map((p) => p.context), attributes, () => this.options.run(items));
       if (results.length !== items.length) throw new Error(`batch runner returned ${results.length} results for ${items.length} items`);
       this.options.onBatch?.(items.length, batch.length);
       let offset = 0;

@@ -157,6 +157,16 @@ export const configSchema = z.object({
   REDIS_DATA_DIR: z.string().min(1).default('./.data/redis'),
   /** `auto`: one readable line per entry when stdout is a terminal, JSON lines otherwise; `json` or `pretty` to choose. */
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  // --- Tracing (OpenTelemetry) ---
+  /**
+   * Base URL of an OTLP/HTTP collector (e.g. http://otel-collector:4318); spans go to <url>/v1/traces.
+   * Unset: no tracing at all (no exporter, no span processor; the OpenTelemetry API stays a no-op).
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  /** The service name spans carry; default per process: digitq-api, digitq-worker. */
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  /** Share of new traces kept (parent-based: a request that arrives sampled, or not, keeps its caller's decision); 1 keeps all. */
+  OTEL_TRACES_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
   /**
    * Webhook signing secrets, comma-separated (`whsec_<base64>`); every delivery is signed with each, so a
    * receiver can move to a new secret before the old one is dropped. Unset: one is generated on first start,

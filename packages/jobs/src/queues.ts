@@ -3,7 +3,8 @@
  * backoff, and bounded retention of finished jobs (by age and by count) so
  * Redis memory stays flat while results remain readable for the TTL.
  */
-import { Queue, QueueEvents, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
+import { Queue, QueueEvents, type ConnectionOptions, type DefaultJobOptions, type Telemetry } from 'bullmq';
+import { BullMQOtel } from 'bullmq-otel';
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from '@digitq/contracts';
 
@@ -39,9 +40,23 @@ export interface QueueOptions {
   failFast?: boolean;
 }
 
+/** The tracer name BullMQ's spans are recorded under (the same as @digitq/service's TRACER_NAME). */
+const BULLMQ_TRACER_NAME = 'digitq';
+
+/**
+ * BullMQ's OpenTelemetry adapter, for every Queue and Worker: a producer span
+ * per add whose context travels in the job (opts.telemetry.metadata), and a
+ * consumer span per processing, a child of it, in which the processor runs.
+ * Over the global OpenTelemetry API, so a no-op until startTelemetry
+ * (@digitq/service) registers a tracer provider.
+ */
+export function queueTelemetry(): Telemetry {
+  return new BullMQOtel({ tracerName: BULLMQ_TRACER_NAME });
+}
+
 export function createQueue(name: QueueName, connection: Redis, prefix: string, retention: RetentionOptions, options: QueueOptions = {}): Queue {
   const failFast = options.failFast ? { skipWaitingForReady: true, skipVersionCheck: true } : {};
-  return new Queue(name, { connection, prefix, defaultJobOptions: defaultJobOptions(retention), ...failFast });
+  return new Queue(name, { connection, prefix, defaultJobOptions: defaultJobOptions(retention), telemetry: queueTelemetry(), ...failFast });
 }
 
 /**

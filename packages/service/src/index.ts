@@ -6,3 +6,4 @@ export * from './load-config-or-exit.ts';
 export * from './redis-health.ts';
 export * from './secret-file.ts';
 export * from './restart-policy.ts';
+export * from './telemetry.ts';

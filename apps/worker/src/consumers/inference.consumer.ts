@@ -8,11 +8,12 @@
 import type { Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { DEFAULT_MODEL_VARIANT, QUEUE_NAMES, decodePixels, packModelBatch, type InferenceResult, type ModelInfo } from '@digitq/contracts';
-import { CancelRequests, JobEventStreams, createQueue, inferenceJobEvents, streamJobEvents } from '@digitq/jobs';
+import { CancelRequests, JobEventStreams, createQueue, inferenceJobEvents, queueTelemetry, streamJobEvents } from '@digitq/jobs';
 import { classifyBatch, type DigitPrediction } from '@digitq/model';
 import { deliverJobWebhooks } from '@digitq/webhooks';
 import { BacklogAwareWorker } from '../backlog-aware-worker.ts';
 import { occlusionMap } from '../explain.ts';
+import { modelLabels, requestedModelLabels } from '../metrics.ts';
 import { MicroBatcher } from '../micro-batcher.ts';
 import { ModelStore } from '../model-store.ts';
 import { CANCELED_AT_CLIENT_REQUEST, createInferenceProcessor } from '../processors/inference.processor.ts';
@@ -66,21 +67,24 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
   await models.start();
 
   const batchers = new Map<string, MicroBatcher<Uint8Array, DigitPrediction>>();
-  const batcherFor = (key: string, run: (items: Uint8Array[]) => Promise<DigitPrediction[]>) => {
+  const batcherFor = (loaded: { key: string; name: string; version: string; variant: string }, run: (items: Uint8Array[]) => Promise<DigitPrediction[]>) => {
+    const { key } = loaded;
     let batcher = batchers.get(key);
     if (!batcher) {
+      const labels = modelLabels(loaded);
       batcher = new MicroBatcher({
         maxSize: config.BATCH_MAX_SIZE,
         maxDelayMs: config.BATCH_MAX_DELAY_MS,
         run: async (items) => {
-          const end = metrics.batchSeconds.startTimer();
+          const end = metrics.computeSeconds.startTimer(labels);
           try {
             return await run(items);
           } finally {
             end();
           }
         },
-        onBatch: (size) => metrics.batchSize.observe(size),
+        onBatch: (size) => metrics.batchSize.observe(labels, size),
+        spanAttributes: { 'digitq.model': labels.model, 'digitq.model.version': labels.version },
         // While the queue is empty nothing more is coming to fill a batch: run what is held at once.
         isIdle: () => config.BATCH_IDLE_FLUSH && worker.backlogEmpty,
       });
@@ -94,11 +98,11 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
     cancelRequests,
     workerId: ctx.workerId,
     log,
-    onJobStart: (job: Job) => metrics.jobWaitSeconds.observe({ queue }, Math.max(0, Date.now() - job.timestamp) / 1000),
+    onJobStart: (job: Job) => metrics.jobQueueSeconds.observe({ queue }, Math.max(0, Date.now() - job.timestamp) / 1000),
     classify: async (ref, images, signal) => {
       const loaded = await models.get(ref);
       // The job's pixel bytes become the model's floats here, once per batch.
-      const { results, batchSize } = await batcherFor(loaded.key, (items) => classifyBatch(loaded.engine, packModelBatch(items))).submit(images, signal);
+      const { results, batchSize } = await batcherFor(loaded, (items) => classifyBatch(loaded.engine, packModelBatch(items))).submit(images, signal);
       // The variant is reported only when it is not fp32, so results of plain versions read as before.
       const model: ModelInfo = { name: loaded.name, version: loaded.version, ...(loaded.variant === DEFAULT_MODEL_VARIANT ? {} : { variant: loaded.variant }) };
       return { predictions: results, model, batchSize };
@@ -133,17 +137,20 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
     name: ctx.workerId,
+    telemetry: queueTelemetry(),
   });
   worker.on('drained', () => {
     if (config.BATCH_IDLE_FLUSH) for (const batcher of batchers.values()) batcher.flushIdle();
   });
   worker.on('completed', (job) => {
     metrics.jobs.inc({ queue, outcome: 'succeeded' });
+    metrics.inferenceRequests.inc({ ...modelLabels(job.returnvalue.model), outcome: 'succeeded' });
     if (job.processedOn && job.finishedOn) metrics.jobSeconds.observe({ queue, outcome: 'succeeded' }, (job.finishedOn - job.processedOn) / 1000);
     log.debug({ job: job.id, batch: job.returnvalue?.batch_images }, 'job succeeded');
   });
   worker.on('failed', (job, error) => {
     metrics.jobs.inc({ queue, outcome: 'failed' });
+    metrics.inferenceRequests.inc({ ...requestedModelLabels(job?.data.model, config.DEFAULT_MODEL), outcome: 'failed' });
     log.warn({ job: job?.id, attempts: job?.attemptsMade, err: error }, 'job failed');
   });
   worker.on('stalled', (jobId) => log.warn({ job: jobId }, 'job stalled (its worker stopped renewing the lock); it will be retried'));

@@ -5,7 +5,7 @@
 import { Worker } from 'bullmq';
 import { QUEUE_NAMES, type TrainingJobData, type TrainingResult } from '@digitq/contracts';
 import { preprocessDigitImage } from '@digitq/imaging';
-import { CancelRequests, JobEventStreams, createQueue, streamJobEvents, trainingJobEvents } from '@digitq/jobs';
+import { CancelRequests, JobEventStreams, createQueue, queueTelemetry, streamJobEvents, trainingJobEvents } from '@digitq/jobs';
 import { deliverJobWebhooks } from '@digitq/webhooks';
 import { createTrainingProcessor } from '../processors/training.processor.ts';
 import { logEventError, type Consumer, type ConsumerContext } from './context.ts';
@@ -50,6 +50,7 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
       lockDuration: config.WORKER_LOCK_MS,
       stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
       name: ctx.workerId,
+      telemetry: queueTelemetry(),
     },
   );
   events.watch(worker);

@@ -4,6 +4,7 @@
  */
 import { Worker } from 'bullmq';
 import { QUEUE_NAMES } from '@digitq/contracts';
+import { queueTelemetry } from '@digitq/jobs';
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard, webhookBackoffStrategy } from '@digitq/webhooks';
 import { createWebhookProcessor } from '../processors/webhook.processor.ts';
 import type { Consumer, ConsumerContext } from './context.ts';
@@ -28,6 +29,7 @@ export function startWebhookConsumer(ctx: ConsumerContext): Consumer {
       prefix: config.QUEUE_PREFIX,
       concurrency: config.WEBHOOK_CONCURRENCY,
       name: ctx.workerId,
+      telemetry: queueTelemetry(),
       settings: {
         backoffStrategy: webhookBackoffStrategy({ retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE_MS, retryAfterMaxMs: config.WEBHOOK_RETRY_AFTER_MAX_MS }),
       },
