@@ -45,7 +45,7 @@ COPY apps/ apps/
 COPY packages/ packages/
 # The runtime stage takes node_modules from here, pruned to production dependencies (npm's cache stays behind
 # in this stage, so it needs no cleaning).
-RUN node scripts/build.mjs && npm prune --omit=dev --no-audit --no-fund
+RUN node scripts/build.mjs && npm prune --omit=dev --no-audit --no-fund && mkdir -p .data
 
 # ---- runtime: production dependencies, the bundles and the models; no sources, no compiler.
 FROM node:20-bookworm-slim AS runtime
@@ -62,6 +62,9 @@ COPY --from=build --chown=node:node /app/apps/worker/dist/ apps/worker/dist/
 COPY --from=build --chown=node:node /app/apps/cli/package.json apps/cli/
 COPY --from=build --chown=node:node /app/apps/cli/dist/ apps/cli/dist/
 COPY --chown=node:node models/ models/
+# /app itself belongs to root: the processes write under .data (the generated webhook secret, training
+# checkpoints, MNIST when a training needs it), an empty folder the node user owns.
+COPY --from=build --chown=node:node /app/.data/ .data/
 USER node
 EXPOSE 3000
 # The API's liveness (slim images have no curl). Workers have no HTTP port by

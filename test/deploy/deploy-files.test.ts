@@ -3,7 +3,7 @@
  * Dockerfile against the rules that matter here (hadolint is not installable offline on this machine), the compose
  * file against the Compose specification's JSON schema, and .env.example against what the compose file reads.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { Ajv } from 'ajv';
@@ -37,6 +37,19 @@ describe('Dockerfile', () => {
     expect(build.instructions[npmCi]!.args).not.toMatch(/--omit=dev|--production/);
   });
 
+  it('copies every workspace\'s package.json before npm ci (npm ci refuses a lockfile naming a workspace it cannot see)', () => {
+    const npmCi = build.instructions.findIndex((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
+    const copied = new Set(build.instructions.slice(0, npmCi).filter((i) => i.keyword === 'COPY').flatMap((i) => parseCopy(i.args).sources));
+    const workspaces = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces.flatMap((pattern) =>
+      pattern.endsWith('/*')
+        ? readdirSync(join(ROOT, pattern.slice(0, -2)), { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(ROOT, pattern.slice(0, -2), d.name, 'package.json'))).map((d) => `${pattern.slice(0, -2)}/${d.name}`)
+        : [pattern],
+    );
+    expect(workspaces.length).toBeGreaterThan(10);
+    expect(workspaces.filter((w) => !copied.has(`${w}/package.json`))).toEqual([]);
+    expect(copied.has('package-lock.json')).toBe(true);
+  });
+
   it('copies .npmrc (the onnxruntime install setting) before npm ci, and lets a build argument choose it', () => {
     const npmCi = build.instructions.findIndex((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
     const npmrc = build.instructions.findIndex((i) => i.keyword === 'COPY' && parseCopy(i.args).sources.includes('.npmrc'));
@@ -54,6 +67,9 @@ describe('Dockerfile', () => {
     // The build stage pruned dev dependencies before the runtime stage took node_modules.
     expect(build.instructions.some((i) => i.keyword === 'RUN' && /npm prune --omit=dev/.test(i.args))).toBe(true);
     expect(runtime.instructions.some((i) => i.keyword === 'ENV' && /NODE_ENV=production/.test(i.args))).toBe(true);
+    // What the processes write by default (./.data/...) is a folder the non-root user owns.
+    expect(copies.some((c) => c.sources.includes('/app/.data/') && c.destination === '.data/')).toBe(true);
+    expect(runtime.instructions.find((i) => i.keyword === 'COPY' && i.args.includes('/app/.data/'))?.args).toContain('--chown=node:node');
     const user = runtime.instructions.filter((i) => i.keyword === 'USER').at(-1);
     expect(user?.args).toBe('node');
     const healthcheck = runtime.instructions.find((i) => i.keyword === 'HEALTHCHECK');

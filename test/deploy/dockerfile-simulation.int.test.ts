@@ -95,7 +95,7 @@ describe('the Docker build, simulated, starts every compose service', () => {
   }
 
   it('the runtime stage holds the bundles, production dependencies and models, and no TypeScript sources or build tools', () => {
-    for (const file of ['apps/api/dist/main.js', 'apps/worker/dist/main.js', 'models/digitnet/ACTIVE', 'node_modules/bullmq/package.json', 'node_modules/sharp/package.json', 'node_modules/onnxruntime-node/package.json']) {
+    for (const file of ['.data', 'apps/api/dist/main.js', 'apps/worker/dist/main.js', 'models/digitnet/ACTIVE', 'node_modules/bullmq/package.json', 'node_modules/sharp/package.json', 'node_modules/onnxruntime-node/package.json']) {
       expect(existsSync(join(runtime.dir, file)), file).toBe(true);
     }
     for (const absent of ['apps/api/src', 'packages', 'scripts', 'node_modules/tsx', 'node_modules/esbuild', 'node_modules/vitest']) {
