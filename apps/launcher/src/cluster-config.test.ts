@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '@digitq/config';
 import { freePort } from '@digitq/test-utils';
-import { ensureRedis } from '../../apps/launcher/src/ensure-redis.ts';
+import { ensureRedis } from './ensure-redis.ts';
 
 const NODES = '10.0.0.1:7000, 10.0.0.2:7000,redis-3.internal:7001';
 
