@@ -23,6 +23,7 @@ import { defaultPreprocess, type PreprocessImages } from './use-cases/preprocess
 import type { IntakeDeps } from './use-cases/deps.ts';
 import { errorHandler, routeNotFound } from './middleware/error-handler.ts';
 import { createApiMetrics, httpMetrics } from './metrics.ts';
+import { traceRequests } from './middleware/trace.ts';
 import { requireAdmin } from './middleware/admin-auth.ts';
 import { ApiKeyring, authenticate } from './middleware/auth.ts';
 import { queueBackpressure } from './middleware/backpressure.ts';
@@ -141,6 +142,7 @@ export function createApp(deps: AppDeps): Express {
 
   const app = express();
   app.disable('x-powered-by');
+  app.use(traceRequests());
   app.use(requestLog(deps.logger));
   app.use(httpMetrics(metrics));
   app.use(expressRouter(routes.filter((route) => route.access !== 'apiKey'), adapter));

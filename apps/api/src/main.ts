@@ -26,7 +26,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '@digitq/config';
 import { QUEUE_NAMES } from '@digitq/contracts';
 import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createCommandConnection, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
-import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, writeSecretFile, type Logger } from '@digitq/service';
+import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, startTelemetry, writeSecretFile, type Logger } from '@digitq/service';
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
 import { configureImaging } from '@digitq/imaging';
 import { ModelRegistry } from '@digitq/registry';
@@ -62,6 +62,8 @@ function whenConnected(redis: Redis, work: () => void): void {
 
 /** Serves the API in this process: alone (API_PROCESSES=1), or as one of a cluster's processes. */
 function serve(config: Config, log: Logger): void {
+  // Before any queue exists: BullMQ's spans and the request spans go to the provider registered here.
+  const telemetry = startTelemetry('digitq-api', config);
   const inCluster = cluster.isWorker;
   const retention = { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT };
   const redisTarget = { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES };
@@ -191,6 +193,7 @@ function serve(config: Config, log: Logger): void {
         return [...outcomes, await closeWithin(REDIS_CLOSE_GRACE_MS, () => redis.quit(), () => redis.disconnect())];
       });
       if (connections.includes('disconnected')) log.warn({ grace_ms: REDIS_CLOSE_GRACE_MS }, 'redis did not answer at shutdown: connections cut without QUIT');
+      await steps.run('export the last spans', () => telemetry.shutdown());
     },
     { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, signals: inCluster ? ['SIGTERM'] : ['SIGTERM', 'SIGINT'], unfinished: () => ({ requests_in_flight: requestsInFlight }) },
   );

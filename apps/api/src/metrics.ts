@@ -3,6 +3,9 @@
  *
  * - digitq_http_requests_total, digitq_http_request_duration_seconds:
  *   by method, route pattern (`/v1/jobs/:id`, never the raw URL) and status;
+ * - digitq_http_rejections_total: work refused for lack of capacity, by
+ *   status and error code: 429 QUEUE_FULL / RATE_LIMITED, 503
+ *   SERVICE_UNAVAILABLE (Redis unreachable, uploads or streams at capacity);
  * - digitq_queue_jobs: jobs per queue and BullMQ state, read at scrape time;
  * - digitq_workers_live, digitq_model_workers: live workers per queue and
  *   per loaded model version, from the worker heartbeats;
@@ -13,7 +16,7 @@
  * --metrics-port). Each app gets its own Registry (no global state).
  */
 import type { Queue } from 'bullmq';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { WorkerHeartbeat } from '@digitq/contracts';
@@ -28,12 +31,16 @@ const HEARTBEAT_READ_CACHE_MS = 1000;
 const UNMATCHED_ROUTE = '(unmatched)';
 const NS_PER_S = 1e9;
 const HTTP_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Statuses that refuse work for lack of capacity (the client should retry later), counted apart. */
+const REJECTION_STATUSES: ReadonlySet<number> = new Set([429, 503]);
 
 declare global {
   namespace Express {
     interface Locals {
       /** The route label of a mounted sub-app (bull-board, Swagger UI), whose own routes would explode the label set. */
       metricsRoute?: string;
+      /** The error code an error handler answered with (`{"error": {"code"}}`), for digitq_http_rejections_total. */
+      errorCode?: string;
     }
   }
 }
@@ -50,6 +57,7 @@ export interface ApiMetrics {
   registry: Registry;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpSeconds: Histogram<'method' | 'route' | 'status'>;
+  httpRejections: Counter<'status' | 'code'>;
 }
 
 function redisUp(redis: Redis): boolean {
@@ -139,6 +147,12 @@ export function createApiMetrics(deps: ApiMetricsDeps): ApiMetrics {
       buckets: HTTP_SECONDS_BUCKETS,
       registers,
     }),
+    httpRejections: new Counter({
+      name: 'digitq_http_rejections_total',
+      help: 'Requests refused for lack of capacity, by status (429, 503) and error code (QUEUE_FULL, RATE_LIMITED, SERVICE_UNAVAILABLE)',
+      labelNames: ['status', 'code'] as const,
+      registers,
+    }),
   };
 }
 
@@ -147,13 +161,20 @@ export function httpMetrics(metrics: ApiMetrics): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     res.once('finish', () => {
-      const route = res.locals.metricsRoute ?? (req.route ? `${req.baseUrl}${String(req.route.path)}` : UNMATCHED_ROUTE);
-      const labels = { method: req.method, route, status: String(res.statusCode) };
+      const labels = { method: req.method, route: routeLabel(req, res), status: String(res.statusCode) };
       metrics.httpRequests.inc(labels);
       metrics.httpSeconds.observe(labels, Number(process.hrtime.bigint() - started) / NS_PER_S);
+      // Only error answers: a 503 from /readyz reports, it refuses no work.
+      const code = res.locals.errorCode;
+      if (REJECTION_STATUSES.has(res.statusCode) && code !== undefined) metrics.httpRejections.inc({ status: labels.status, code });
     });
     next();
   };
+}
+
+/** The route pattern a request matched (`/v1/jobs/:id`), its mount's label, or `(unmatched)`: never the raw URL. */
+export function routeLabel(req: Request, res: Response): string {
+  return res.locals.metricsRoute ?? (req.route ? `${req.baseUrl}${String(req.route.path)}` : UNMATCHED_ROUTE);
 }
 
 /** Labels every request under this mount point with `route`. */

@@ -12,7 +12,7 @@ import { createRedisConnection, modelInfoFromKey, startWorkerHeartbeat } from '@
 import { initBackend } from '@digitq/model';
 import { configureImaging } from '@digitq/imaging';
 import { ModelRegistry } from '@digitq/registry';
-import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, urlForLog } from '@digitq/service';
+import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, startTelemetry, urlForLog } from '@digitq/service';
 import type { Consumer, ConsumerContext } from './consumers/context.ts';
 import { startInferenceConsumer } from './consumers/inference.consumer.ts';
 import { startTrainingConsumer } from './consumers/training.consumer.ts';
@@ -41,6 +41,8 @@ function engineOf(consumers: readonly Consumer[]): WorkerHeartbeat['engine'] {
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('worker');
+  // Before any queue or worker exists: BullMQ's spans go to the provider registered here.
+  const telemetry = startTelemetry('digitq-worker', config);
   // One libvips thread per image and no decode cache: uploads are decoded once each (see configureImaging).
   configureImaging();
   const { values } = parseArgs({
@@ -135,6 +137,7 @@ async function main(): Promise<void> {
       }
       await steps.run('close redis', () => closeWithin(REDIS_CLOSE_GRACE_MS, () => connection.quit(), () => connection.disconnect()));
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+      await steps.run('export the last spans', () => telemetry.shutdown());
     },
     { timeoutMs: config.SHUTDOWN_TIMEOUT_MS },
   );

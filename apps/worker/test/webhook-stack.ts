@@ -10,7 +10,7 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { QUEUE_NAMES, type WebhookDeliveryJobData, type WebhookDeliveryResult } from '@digitq/contracts';
-import { createQueue, createRedisConnection } from '@digitq/jobs';
+import { createQueue, createRedisConnection, queueTelemetry } from '@digitq/jobs';
 import { deleteKeysWithPrefix, expectNoRedisConnectionsNamed, testRedisUrl } from '@digitq/test-utils';
 import {
   WebhookDeliveryLog,
@@ -99,6 +99,7 @@ export async function createWebhookTestStack(name = 'webhooks'): Promise<Webhook
         connection: redis,
         prefix,
         concurrency: 4,
+        telemetry: queueTelemetry(),
         settings: { backoffStrategy: webhookBackoffStrategy({ retryScheduleMs, retryAfterMaxMs: options.retryAfterMaxMs ?? 60_000 }) },
       });
       workers.push(worker);

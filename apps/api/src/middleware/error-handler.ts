@@ -100,6 +100,8 @@ export function errorHandler(): ErrorRequestHandler {
     };
     // The request's log line (pino-http) carries the error behind a 5xx; a 4xx is the client's and logs as a warning.
     if (answer.status >= SERVER_ERROR) res.err = error instanceof Error ? error : new Error(String(error));
+    // For the request metrics: a 429/503 answer is counted as a rejection under its code (metrics.ts).
+    res.locals.errorCode = answer.body.error.code;
     send(res, answer);
   };
 }

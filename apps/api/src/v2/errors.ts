@@ -53,6 +53,8 @@ export function v2ErrorHandler(): ErrorRequestHandler {
     const answer = v2ErrorAnswer(error, String(req.id));
     // The request's log line carries the error behind a 5xx.
     if (answer.status >= SERVER_ERROR) res.err = error instanceof Error ? error : new Error(String(error));
+    // For the request metrics' rejection count (the protocol's body carries no code).
+    res.locals.errorCode = error instanceof AppError ? error.code : answer.status === SERVICE_UNAVAILABLE ? 'SERVICE_UNAVAILABLE' : undefined;
     send(res, answer);
   };
 }
