@@ -9,9 +9,13 @@
  * from where npm put them. Type checking is `tsc -b`'s job (npm run
  * typecheck); this step only transpiles, in about a second.
  *
- *   node scripts/build.mjs            # apps/<app>/dist/<entry>.js
+ * The page at / (apps/api/src/web) is bundled for browsers, dependencies
+ * included, into apps/api/dist/web with its static files.
+ *
+ *   node scripts/build.mjs            # apps/<app>/dist/<entry>.js, apps/api/dist/web/
  */
 import { build } from 'esbuild';
+import { cpSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,9 +39,31 @@ const externalDependencies = {
   },
 };
 
+/** The page the API serves at / (apps/api/src/web): its script bundled for browsers, its static files copied beside it. */
+const WEB_SOURCE = join(ROOT, 'apps/api/src/web');
+const WEB_OUT = join(ROOT, 'apps/api/dist/web');
+const WEB_STATIC_FILES = ['index.html', 'styles.css', 'favicon.svg'];
+
+async function buildWebPage() {
+  await build({
+    entryPoints: [join(WEB_SOURCE, 'app.ts')],
+    outdir: WEB_OUT,
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    minify: true,
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+  mkdirSync(WEB_OUT, { recursive: true });
+  for (const file of WEB_STATIC_FILES) cpSync(join(WEB_SOURCE, file), join(WEB_OUT, file));
+}
+
 const started = performance.now();
-await Promise.all(
-  Object.entries(ENTRY_POINTS).map(([app, entries]) =>
+await Promise.all([
+  buildWebPage(),
+  ...Object.entries(ENTRY_POINTS).map(([app, entries]) =>
     build({
       entryPoints: entries.map((entry) => join(folderOf(app), 'src', `${entry}.ts`)),
       outdir: join(folderOf(app), 'dist'),
@@ -51,5 +77,5 @@ await Promise.all(
       keepNames: true,
     }),
   ),
-);
-process.stderr.write(`build: ${Object.values(ENTRY_POINTS).flat().length} entry points bundled in ${Math.round(performance.now() - started)} ms\n`);
+]);
+process.stderr.write(`build: ${Object.values(ENTRY_POINTS).flat().length} entry points and the web page bundled in ${Math.round(performance.now() - started)} ms\n`);

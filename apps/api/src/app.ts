@@ -5,7 +5,7 @@
  * Every route is in one table (http/routes.ts); the Express adapter mounts
  * it and the OpenAPI document is generated from it. Order matters: request
  * log and metrics first; then the routes that need no API key (health,
- * readiness, the OpenAPI document and Swagger UI) and the operator surface
+ * readiness, the OpenAPI document, Swagger UI and the page at /) and the operator surface
  * behind the admin guard (/metrics, model activation, bull-board); then
  * API-key auth (which sets the owner) and the per-key rate limit for
  * everything after, the client routes and unknown paths alike.
@@ -37,6 +37,7 @@ import { createOpenApiDocument } from './http/openapi.ts';
 import { createRoutes, type MetricsSource } from './http/routes.ts';
 import { docsRouter } from './http/swagger-ui.ts';
 import { v2Router } from './v2/router.ts';
+import { webRouter } from './web/router.ts';
 
 export type AppConfig = Pick<
   Config,
@@ -149,6 +150,7 @@ export function createApp(deps: AppDeps): Express {
   // The Open Inference Protocol (KServe V2) under /v2: its own errors, auth and rate limit as /v1's (v2/router.ts).
   app.use(v2Router({ intake, readiness: { redis: deps.redis, prefix: deps.prefix }, keyring, rateLimit: config.RATE_LIMIT_PER_S > 0 ? { redis: deps.redis, prefix: deps.prefix, perSecond: config.RATE_LIMIT_PER_S, logger: deps.logger } : null, admit, uploads, maxRequestBytes: config.MAX_REQUEST_BYTES, maxImagesPerJob: config.MAX_IMAGES_PER_JOB }));
   app.use(docsRouter(document));
+  app.use(webRouter());
   app.use(adminRouter({ queues: deps.queues, readOnly: config.BULL_BOARD_READ_ONLY, guard: adminGuard }));
   app.use(authenticate(keyring));
   if (config.RATE_LIMIT_PER_S > 0) app.use(perOwnerRateLimit({ redis: deps.redis, prefix: deps.prefix, perSecond: config.RATE_LIMIT_PER_S, logger: deps.logger }));

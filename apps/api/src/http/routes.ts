@@ -6,8 +6,8 @@
  * of their code (status.ts). Mounting (express-adapter.ts, app.ts) and the
  * document (openapi.ts) are generated from this table.
  *
- * Not here: the two HTML UIs, Swagger UI (/docs) and bull-board
- * (/admin/queues), which are sub-apps of their own.
+ * Not here: the HTML UIs, the page at / (web/router.ts), Swagger UI (/docs)
+ * and bull-board (/admin/queues), which are sub-apps of their own.
  */
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
@@ -23,6 +23,7 @@ import {
   modelVersionSchema,
   modelVersionViewSchema,
   notReadyResponseSchema,
+  PREDICT_INCLUDES,
   predictFieldsSchema,
   predictResponseSchema,
   queueCountsListSchema,
@@ -291,6 +292,14 @@ export function createRoutes(ctx: RouteContext): Route[] {
               schema: z.object({
                 file: binaryFile.meta({ description: `The image (PNG, JPEG, GIF, WebP, BMP or TIFF; at most ${ctx.maxImageBytes} bytes). The field may also be named \`image\`.` }),
                 ...predictFieldsSchema.shape,
+                // An example, so "Try it out" does not send a string made up from the pattern (a model that does not exist).
+                model: predictFieldsSchema.shape.model.meta({ description: 'name, name@vN, name:variant or name@vN:variant; default: the active version of the default model', example: 'digitnet' }),
+                // Documented as the comma-separated text a form sends (the schema also takes the field repeated).
+                include: z
+                  .string()
+                  .regex(new RegExp(`^(${PREDICT_INCLUDES.join('|')})(,(${PREDICT_INCLUDES.join('|')}))*$`))
+                  .optional()
+                  .meta({ description: predictFieldsSchema.shape.include.description, example: PREDICT_INCLUDES.join(',') }),
               }),
             },
           },
