@@ -1,5 +1,5 @@
 /**
- * npm run eval -- [--model <dir> | --model name@version] [--dataset mnist] [--split test] [--limit N]
+ * npm run eval -- [--model <dir> | --model name@version] [--dataset mnist|idx:<dir>|folder:<dir>] [--split test] [--limit N]
  *   [--distort default|mild]   (robustness: the test digits distorted like training augmentation, seeded)
  *   [--engine onnx|tfjs]       (evaluate through a serving engine: ONNX Runtime on model.onnx, or tfjs)
  *
@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '@digitq/config';
-import { loadMnist, sliceDataset, type Split } from '@digitq/datasets';
+import { ensureMnist, loadDigitFolder, loadIdxDigits, loadMnist, parseDatasetSpec, sliceDataset, type DatasetSpec, type DigitDataset, type Split } from '@digitq/datasets';
+import { preprocessDigitImage } from '@digitq/imaging';
 import { AUGMENT_PRESETS, SeededRandom, augmentBatch, createEngine, evaluateEngine, evaluateModel, initBackend, loadModelFolder, readModelMetadata, resolveModelDir, type BackendPreference, type EvaluateOptions } from '@digitq/model';
 import { METADATA_JSON } from '@digitq/registry';
 import { createCliLogger, exitOnError } from './cli-support.ts';
@@ -34,6 +35,22 @@ const DISTORT_SEED = 12345;
 const config = loadConfig();
 const log = createCliLogger('eval', config.LOG_LEVEL);
 
+/**
+ * The images to score: a split of MNIST or of any IDX set (`idx:<dir>`, EMNIST digits included), or every
+ * image of a `folder:<dir>` (which has no splits), decoded by the same preprocessing as uploads.
+ */
+async function evaluationSet(spec: DatasetSpec, split: Split): Promise<DigitDataset> {
+  switch (spec.kind) {
+    case 'mnist':
+      await ensureMnist({ dataDir: config.DATA_DIR, baseUrl: config.MNIST_BASE_URL });
+      return loadMnist(config.DATA_DIR, split);
+    case 'idx':
+      return loadIdxDigits(spec.dir, split);
+    case 'folder':
+      return (await loadDigitFolder(spec.dir, { decode: async (bytes) => (await preprocessDigitImage(bytes)).pixels })).dataset;
+  }
+}
+
 async function main(): Promise<void> {
   const backend = await initBackend((values.backend ?? config.TF_BACKEND) as BackendPreference);
   log.info({ backend: backend.label }, 'tensorflow.js backend ready');
@@ -42,9 +59,8 @@ async function main(): Promise<void> {
   if (values.engine && values.engine !== 'onnx' && values.engine !== 'tfjs') throw new Error('--engine must be onnx or tfjs');
   const engine = values.engine ? await createEngine({ kind: values.engine as 'onnx' | 'tfjs', tfjsBackend: backend.label }, dir) : null;
   const { model, metadata } = engine ? { model: null, metadata: await readModelMetadata(dir) } : await loadModelFolder(dir);
-  if (values.dataset !== 'mnist') throw new Error(`--dataset ${values.dataset}: only mnist is supported`);
   if (values.split !== 'test' && values.split !== 'train') throw new Error('--split must be test or train');
-  const full = await loadMnist(config.DATA_DIR, values.split as Split);
+  const full = await evaluationSet(parseDatasetSpec(values.dataset), values.split);
   const set = values.limit ? sliceDataset(full, 0, Number(values.limit)) : full;
   const started = performance.now();
   const distortion = values.distort ? AUGMENT_PRESETS[values.distort as keyof typeof AUGMENT_PRESETS] : undefined;
