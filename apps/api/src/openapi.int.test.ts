@@ -11,9 +11,10 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOCS_PATH } from './http/swagger-ui.ts';
+import { PAGE_PATH } from './web/router.ts';
 import { TEST_CONFIG, createTestStack, type TestStack } from '../test/api-stack.ts';
 
-const UNDOCUMENTED = new Set([`GET ${DOCS_PATH}`]);
+const UNDOCUMENTED = new Set([`GET ${DOCS_PATH}`, `GET ${PAGE_PATH}`]);
 /** The Open Inference Protocol's endpoints (src/v2) follow that protocol's own specification, not this document (docs/open-inference-protocol.md). */
 const OTHER_PROTOCOL = /^[A-Z]+ \/v2(\/|$)/;
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;

@@ -9,7 +9,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import express, { Router } from 'express';
 import { labelRoute } from '../metrics.ts';
+import { routeNotFound } from '../middleware/error-handler.ts';
 
+/** Where the page is; like Swagger UI, it is not an operation of the OpenAPI document. */
+export const PAGE_PATH = '/';
+/** Where its files are. */
 export const WEB_PATH = '/web';
 
 /** Same origin only; images may also be the page's own blob: URLs (a photo's preview) and canvases' data. */
@@ -44,11 +48,12 @@ export function webRouter(dir = builtPageDir()): Router {
   const headers = (res: express.Response) => {
     for (const [name, value] of Object.entries(PAGE_HEADERS)) res.setHeader(name, value);
   };
-  router.get('/', labelRoute('/'), (_req, res) => {
+  router.get(PAGE_PATH, labelRoute(PAGE_PATH), (_req, res) => {
     headers(res);
     res.setHeader('Cache-Control', 'no-cache');
     res.sendFile(join(dir, 'index.html'));
   });
-  router.use(WEB_PATH, labelRoute(WEB_PATH), express.static(dir, { index: false, fallthrough: false, setHeaders: headers }));
+  // A file that is not there is 404 here, before API-key auth (which would answer 401 with keys configured).
+  router.use(WEB_PATH, labelRoute(WEB_PATH), express.static(dir, { index: false, setHeaders: headers }), routeNotFound());
   return router;
 }
