@@ -26,8 +26,9 @@ export function fmt(value: number | null | undefined): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '–';
   const abs = Math.abs(value);
   if (abs >= 100) return Math.round(value).toLocaleString('en-US');
-  if (abs >= 10) return value.toFixed(1);
-  return value.toFixed(2);
+  // Rounded as the rest of the report rounds (toFixed alone would turn 0.345 into 0.34).
+  if (abs >= 10) return round(value, 1).toFixed(1);
+  return round(value, 2).toFixed(2);
 }
 
 function table(header: string[], rows: string[][]): string {
