@@ -24,6 +24,8 @@ function tempDir(name: string): string {
   return dir;
 }
 
+afterAll(() => temps.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
 /** A models folder of its own: the page's tiny training adds a version (under its own model name), the committed folder stays as it is. */
 function modelsCopy(): string {
   const dir = tempDir('models');
@@ -93,7 +95,6 @@ describe('the web page and Swagger UI in Chromium', () => {
 
   afterAll(async () => {
     await context?.close();
-    temps.forEach((dir) => rmSync(dir, { recursive: true, force: true }));
   });
 
   it('reads a 7 drawn with the mouse, a 3 from an uploaded photo, shows why, and trains with live curves', async () => {
@@ -198,6 +199,44 @@ describe('the web page and Swagger UI in Chromium', () => {
     expect(body.prediction).toBe(3);
     await page.screenshot({ path: join(ARTIFACTS, 'swagger-try-predict.png'), fullPage: true });
 
+    expect(watched.errors).toEqual([]);
+    expect(foreignRequests(watched, system.baseUrl)).toEqual([]);
+    await page.close();
+  }, 60_000);
+});
+
+describe('the web page with API keys', () => {
+  const KEY = 'web-page-key-0123456789abcdef';
+  const system = useSystem({ env: { API_KEYS: `alice:${KEY}` } });
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    context = await chromium.launchPersistentContext(tempDir('profile-keys'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  }, 60_000);
+  afterAll(async () => {
+    await context?.close();
+  });
+
+  it('asks for the key, keeps it in this tab across a reload, and sends it with every call', async () => {
+    const page = await context.newPage();
+    await page.goto(`${system.baseUrl}/`);
+    await expect.poll(() => page.locator('#queue-status').textContent(), { timeout: 10_000 }).toMatch(/^Could not read the queues: UNAUTHORIZED: .*enter yours above/);
+
+    // Once the key is typed in, every call carries it and nothing fails, before and after a reload.
+    await page.locator('#api-key').fill(KEY);
+    const watched = watch(page);
+    const authorized: (string | undefined)[] = [];
+    page.on('request', (request) => {
+      const { pathname } = new URL(request.url());
+      if (pathname.startsWith('/v1/') || pathname === '/predict') authorized.push(request.headers().authorization);
+    });
+    await page.reload();
+    expect(await page.locator('#api-key').inputValue()).toBe(KEY);
+    await expect.poll(() => page.locator('#queue-rows th[scope=row]').count(), { timeout: 10_000 }).toBe(3);
+    await page.locator('#file').setInputFiles(THREE_PHOTO);
+    await expect.poll(() => page.locator('#digit').textContent(), { timeout: 15_000 }).toBe('3');
+    expect(authorized.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(authorized)).toEqual(new Set([`Bearer ${KEY}`]));
     expect(watched.errors).toEqual([]);
     expect(foreignRequests(watched, system.baseUrl)).toEqual([]);
     await page.close();

@@ -40,6 +40,7 @@ keyInput.addEventListener('input', () => {
 byId<HTMLFormElement>('key-form').addEventListener('submit', (event) => event.preventDefault());
 
 function describeError(error: unknown): string {
+  if (error instanceof DigitqError && error.status === 401) return `${error.code}: this server needs an API key; enter yours above`;
   if (error instanceof DigitqError) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
 }
