@@ -137,6 +137,12 @@ describe('the web page and Swagger UI in Chromium', () => {
     await page.keyboard.press('Space');
     expect(await page.locator('#overlay').isVisible()).toBe(true);
 
+    // Undo the stem: what is left (the bar) is read again.
+    const sevenChart = await page.locator('#chart').getAttribute('aria-label');
+    await page.locator('#undo').focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('#chart').getAttribute('aria-label'), { timeout: 15_000 }).not.toBe(sevenChart);
+
     await page.locator('#file').setInputFiles(THREE_PHOTO);
     await expect.poll(() => page.locator('#digit').textContent(), { timeout: 15_000 }).toBe('3');
     expect(await page.locator('#photo').isVisible()).toBe(true);

@@ -199,7 +199,8 @@ pad.addEventListener('pointercancel', endStroke);
 byId('undo').addEventListener('click', () => {
   strokes.pop();
   redraw();
-  sendDrawingSoon();
+  if (strokes.length === 0) clearResult();
+  else sendDrawingSoon();
 });
 /** Back to the start: no answer, no chart, no input or explanation shown. */
 function clearResult(): void {
