@@ -105,6 +105,9 @@ export function createCommandConnection(target: RedisTarget, options: CommandCon
     maxRetriesPerRequest: 0,
     commandTimeout: options.commandTimeoutMs,
     enableReadyCheck: true,
+    // Commands issued in the same tick by concurrent requests go out in one write (one syscall, one Redis read):
+    // under load the API sends many small commands at once.
+    enableAutoPipelining: true,
     ...(options.connectionName === undefined ? {} : { connectionName: options.connectionName }),
   };
   if (clusterNodes !== undefined && clusterNodes.length > 0) {

@@ -63,6 +63,8 @@ export interface ConnectionEventSource {
 
 interface ReadyEmitter {
   on(event: 'ready', listener: () => void): unknown;
+  /** ioredis: 'ready' while connected. */
+  status?: string;
 }
 
 const MS_PER_S = 1000;
@@ -91,8 +93,14 @@ export class ConnectionHealth {
 
   /** Logs `source`'s errors (connection errors once per outage) and notices when it is ready again. */
   watch(component: string, source: ConnectionEventSource): void {
-    source.on('error', (error) => this.onError(component, error));
     const ready: ReadyEmitter = typeof source.getBackend === 'function' ? source.getBackend() : (source as unknown as ReadyEmitter);
+    // An error can be delivered after the connection is ready again (a command refused while it was still
+    // connecting, reported late): counted as an outage, it would stay "down" with no 'ready' to come, and hide
+    // the next real outage's line.
+    source.on('error', (error) => {
+      if (ready.status === 'ready' && isRedisUnavailableError(error)) return;
+      this.onError(component, error);
+    });
     ready.on('ready', () => this.onReady(component));
   }
 
