@@ -68,6 +68,7 @@ function banner(config: Config, redisUrl: string, ownRedis: boolean): string {
   return [
     '',
     'digitq is running',
+    `  web page       ${base}/  (draw a digit)`,
     `  API            ${base}`,
     `  API docs       ${base}/docs/  (OpenAPI: ${base}/openapi.json)`,
     `  queues         ${base}/admin/queues  (bull-board)`,
