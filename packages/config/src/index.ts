@@ -144,6 +144,12 @@ export const configSchema = z.object({
   WORKER_LOCK_MS: intIn(1000, 10 * 60_000).default(30_000),
   /** How often workers look for jobs whose lock lapsed (stalled: their worker died). */
   WORKER_STALLED_INTERVAL_MS: intIn(500, 10 * 60_000).default(30_000),
+  /**
+   * How many times a job whose worker died (its lock lapsed) is taken over before it is failed as a job that
+   * kills workers. BullMQ's default, 1, failed a job whose second worker died too: under repeated worker
+   * deaths an accepted job was lost (measured in test/e2e/durability.e2e.test.ts).
+   */
+  WORKER_MAX_STALLED_COUNT: intIn(1, 100).default(5),
   /** Where training jobs keep their per-epoch checkpoints (a retried training resumes from them). */
   TRAINING_RUNS_DIR: z.string().min(1).default('./.data/training-runs'),
   /** `idx:<dir>` and `folder:<dir>` datasets of training jobs must lie under this folder. */

@@ -136,6 +136,7 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
     concurrency: ctx.concurrency,
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+    maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
     name: ctx.workerId,
     telemetry: queueTelemetry(),
   });

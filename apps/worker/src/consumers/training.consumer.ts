@@ -49,6 +49,7 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
       concurrency: 1,
       lockDuration: config.WORKER_LOCK_MS,
       stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+      maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
       name: ctx.workerId,
       telemetry: queueTelemetry(),
     },

@@ -28,6 +28,7 @@ export function startWebhookConsumer(ctx: ConsumerContext): Consumer {
       connection: connection.duplicate(),
       prefix: config.QUEUE_PREFIX,
       concurrency: config.WEBHOOK_CONCURRENCY,
+      maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
       name: ctx.workerId,
       telemetry: queueTelemetry(),
       settings: {
