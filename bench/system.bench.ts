@@ -33,6 +33,9 @@ import { ROOT, buildIfBuildable, processCommand, runMode, startChild, tsxCommand
 import { readProfiles } from './system/profile.ts';
 import { writeReport } from './system/report.ts';
 import type { BareModelResult, ConfigResult, Results } from './system/results.ts';
+import { preprocessDigitImage } from '@digitq/imaging';
+import { encodeInferRequest } from '@digitq/api/v2-binary';
+import type { RequestBody } from './system/load.ts';
 import { SCENARIOS, runScenario, scenarioSeconds, type BodyName, type RunSettings, type ScenarioName, type ScenarioResult, type Target } from './system/scenarios.ts';
 import { round } from './system/stats.ts';
 
@@ -169,13 +172,20 @@ const uploads = {
   photo: await renderUpload('photo', BENCH_DIGIT),
 };
 const jobUploads = await renderJobUploads();
-const bodies: Record<BodyName, Awaited<ReturnType<typeof multipartBody>>> = {
+const bodies: Record<BodyName, RequestBody> = {
   'predict-small': await multipartBody('file', [uploads.small]),
   'predict-drawing': await multipartBody('file', [uploads.drawing]),
   'predict-photo': await multipartBody('file', [uploads.photo]),
   'job-small': await multipartBody('image', [uploads.small]),
   'job-32': await multipartBody('image', jobUploads),
+  // The Open Inference Protocol with the binary tensor extension: the small image's preprocessed pixels as FP32.
+  'v2-binary-small': v2BinaryBody((await preprocessDigitImage(uploads.small.bytes)).pixels),
 };
+
+function v2BinaryBody(pixels: Float32Array): RequestBody {
+  const { body, headerLength } = encodeInferRequest([pixels], { binaryOutput: true });
+  return { bytes: Buffer.from(body), contentType: 'application/octet-stream', headers: { 'Inference-Header-Content-Length': String(headerLength) } };
+}
 
 const ceilings: Results['ceilings'] = {};
 const digitq: Record<string, ConfigResult> = {};

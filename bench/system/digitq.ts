@@ -45,7 +45,7 @@ export const SYSTEM_CONFIGS: readonly SystemConfig[] = [
     apiProcesses: 1,
     workers: 1,
     env: {},
-    scenarios: ['sync-small', 'sync-drawing', 'sync-photo', 'async-small', 'async-32', 'single-client'],
+    scenarios: ['sync-small', 'sync-drawing', 'sync-photo', 'v2-small', 'async-small', 'async-32', 'single-client'],
     drain: true,
   },
   { name: 'no-batching', description: '1 API, 1 worker, BATCH_MAX_SIZE=1', apiProcesses: 1, workers: 1, env: { BATCH_MAX_SIZE: '1' }, scenarios: ['sync-small'] },

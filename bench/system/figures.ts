@@ -93,7 +93,7 @@ export function computeFigures(results: Results): Figure[] {
   // digitq, default configuration.
   const base = results.digitq.base?.scenarios;
   const d = (scenario: ScenarioName, metric: Metric, ceiling?: string) => fromScenario('digitq', '', base, scenario, metric, ceiling);
-  for (const scenario of ['sync-small', 'sync-drawing', 'sync-photo'] as const) {
+  for (const scenario of ['sync-small', 'sync-drawing', 'sync-photo', 'v2-small'] as const) {
     d(scenario, 'req_per_s', 'C.sync-small.req_per_s');
     d(scenario, 'p50_ms', 'C.sync-small.p50_ms');
     d(scenario, 'p95_ms', 'C.sync-small.p95_ms');

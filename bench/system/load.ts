@@ -11,6 +11,8 @@ import { percentile, round } from './stats.ts';
 export interface RequestBody {
   bytes: Buffer<ArrayBuffer>;
   contentType: string;
+  /** Headers the body needs (the binary tensor extension's Inference-Header-Content-Length). */
+  headers?: Record<string, string>;
 }
 
 export interface LoadSpec {
@@ -56,7 +58,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     duration: spec.seconds,
     timeout: REQUEST_TIMEOUT_S,
     method: 'POST',
-    headers: { 'content-type': spec.body.contentType, ...spec.headers },
+    headers: { 'content-type': spec.body.contentType, ...spec.body.headers, ...spec.headers },
     body: spec.body.bytes,
   });
   instance.on('response', (_client, status, _bytes, ms) => {

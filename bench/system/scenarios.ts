@@ -10,11 +10,11 @@ import { round } from './stats.ts';
 /** The concurrency for every throughput run. */
 export const LOAD_CONNECTIONS = 64;
 
-export type BodyName = 'predict-small' | 'predict-drawing' | 'predict-photo' | 'job-small' | 'job-32';
+export type BodyName = 'predict-small' | 'predict-drawing' | 'predict-photo' | 'job-small' | 'job-32' | 'v2-binary-small';
 
 export interface ScenarioSpec {
   label: string;
-  path: '/predict' | '/v1/jobs';
+  path: '/predict' | '/v1/jobs' | '/v2/models/digitnet/infer';
   body: BodyName;
   connections: number;
   /** Images one request carries (async runs count completed jobs x this). */
@@ -31,6 +31,7 @@ export const SCENARIOS = {
   'sync-photo': { label: 'sync /predict, 1000x800 JPEG photo', path: '/predict', body: 'predict-photo', connections: LOAD_CONNECTIONS, imagesPerRequest: 1, async: false },
   'async-small': { label: 'async POST /v1/jobs, one 28x28 PNG', path: '/v1/jobs', body: 'job-small', connections: LOAD_CONNECTIONS, imagesPerRequest: 1, async: true },
   'async-32': { label: 'async POST /v1/jobs, 32 x 28x28 PNG per job', path: '/v1/jobs', body: 'job-32', connections: LOAD_CONNECTIONS, imagesPerRequest: 32, async: true },
+  'v2-small': { label: 'sync V2 infer, one 28x28 input as a binary FP32 tensor', path: '/v2/models/digitnet/infer', body: 'v2-binary-small', connections: LOAD_CONNECTIONS, imagesPerRequest: 1, async: false },
   'single-client': { label: 'sync /predict, 28x28 PNG, one client', path: '/predict', body: 'predict-small', connections: 1, imagesPerRequest: 1, async: false, short: true },
 } as const satisfies Record<string, ScenarioSpec>;
 export type ScenarioName = keyof typeof SCENARIOS;
