@@ -4,23 +4,16 @@
  * file names) and a `<dir>/<label>/*.png` folder, both small and made here.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadMnist, sliceDataset, type DigitDataset } from '@digitq/datasets';
 import { renderDigitImage } from '@digitq/imaging/test-images';
-import { REPO_ROOT } from '@digitq/test-utils';
+import { REPO_ROOT, useTempDirs } from '@digitq/test-utils';
 import { DATA_DIR, MODELS_DIR, sleep, useSystem } from './system.ts';
 
-const temps: string[] = [];
-afterAll(() => temps.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-function tempDir(name: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `digitq-${name}-`));
-  temps.push(dir);
-  return dir;
-}
+const tempDir = useTempDirs('datasets');
 
 /** IDX bytes (big-endian header: magic with the dimension count, then each dimension), gzipped as published. */
 function idx(type: 'images' | 'labels', set: DigitDataset, transpose: boolean): Buffer {
@@ -80,9 +73,9 @@ function runCli(cli: string, args: string[], env: Record<string, string>): { sta
 
 describe('an EMNIST-digits-style IDX set through the CLIs', () => {
   it('trains a version with `npm run train -- --dataset idx:<dir>` and evaluates it with `npm run eval -- --dataset idx:<dir>`', async () => {
-    const data = tempDir('emnist');
+    const data = tempDir();
     await emnistStyleSet(data);
-    const modelsDir = tempDir('emnist-models');
+    const modelsDir = tempDir();
     const env = { MODELS_DIR: modelsDir };
     const trained = runCli('train', ['--dataset', `idx:${data}`, '--architecture', 'tiny', '--epochs', '2', '--augment', 'none', '--name', 'emnistish'], env);
     expect(trained.status, trained.output).toBe(0);
@@ -98,8 +91,8 @@ describe('an EMNIST-digits-style IDX set through the CLIs', () => {
 });
 
 describe('a folder of PNGs through the training API', () => {
-  const root = tempDir('training-data');
-  const models = tempDir('folder-models');
+  const root = tempDir();
+  const models = tempDir();
   cpSync(join(MODELS_DIR, 'digitnet'), join(models, 'digitnet'), { recursive: true });
   const system = useSystem({ workers: 0, env: { TRAINING_DATA_ROOT: root, MODELS_DIR: models } }, async (s) => {
     await s.startWorker({}, ['--device', 'cpu', '--queues', 'training']);

@@ -1,25 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { testRedisUrl } from '@digitq/test-utils';
+import { testRedisUrl, useTempDirs } from '@digitq/test-utils';
 import type { ModelMetadata } from '@digitq/contracts';
 import { ModelRegistry, RegistryError } from './model-registry.ts';
 
 const redis = new Redis(testRedisUrl());
-const dirs: string[] = [];
 afterAll(async () => {
-  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
   await redis.quit();
 });
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'digitq-registry-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = useTempDirs('registry');
 
 /** A model folder as training writes it; the artifacts are opaque bytes to the registry. */
 function writeVersion(modelsDir: string, name: string, version: string, weights: string, testAccuracy = 0.99): string {

@@ -2,3 +2,4 @@ export { startRedisServer, freePort, waitForRedis, type RunningRedis } from '@di
 export * from './test-redis-url.ts';
 export * from './redis-connections.ts';
 export * from './app-processes.ts';
+export * from './temp-dirs.ts';
