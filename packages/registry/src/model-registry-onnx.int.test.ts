@@ -3,12 +3,11 @@
  * metadata lists it, checked against its sha256 like model.json and weights.bin.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { testRedisUrl, useTempDirs } from '@digitq/test-utils';
-import type { ModelMetadata } from '@digitq/contracts';
+import { testRedisUrl, useTempDirs, writeFakeModelVersion } from '@digitq/test-utils';
 import { ModelRegistry } from './model-registry.ts';
 
 const redis = new Redis(testRedisUrl());
@@ -21,25 +20,9 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /** A version folder; `onnx` adds a model.onnx listed in the metadata. */
 function writeVersion(modelsDir: string, version: string, onnx?: string): string {
-  const dir = join(modelsDir, 'digitnet', version);
-  mkdirSync(dir, { recursive: true });
   const files: Record<string, string> = { 'model.json': '{"name":"digitnet"}', 'weights.bin': `weights-${version}` };
   if (onnx !== undefined) files['model.onnx'] = onnx;
-  for (const [file, body] of Object.entries(files)) writeFileSync(join(dir, file), body);
-  const metadata: ModelMetadata = {
-    name: 'digitnet',
-    version,
-    architecture: 'tiny',
-    parameters: 1,
-    created_at: new Date().toISOString(),
-    dataset: { name: 'mnist', train_count: 1, validation_count: 0 },
-    training: { epochs: 1, batch_size: 1, learning_rate: 1, augment: null, seed: 1, seconds: 1, backend: 'wasm' },
-    metrics: { test_accuracy: 0.99, test_count: 1, test_loss: 0, val_accuracy: null },
-    input: {},
-    files: Object.fromEntries(Object.entries(files).map(([file, body]) => [file, sha(body)])),
-  };
-  writeFileSync(join(dir, 'metadata.json'), JSON.stringify(metadata));
-  return dir;
+  return writeFakeModelVersion(modelsDir, { version, files });
 }
 
 let prefix: string;

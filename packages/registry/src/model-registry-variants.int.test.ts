@@ -5,11 +5,11 @@
  * variant is a per-model setting beside the active version.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { testRedisUrl, useTempDirs } from '@digitq/test-utils';
+import { testRedisUrl, useTempDirs, writeFakeModelVersion } from '@digitq/test-utils';
 import type { ModelMetadata, ModelVariantInfo } from '@digitq/contracts';
 import { ModelRegistry } from './model-registry.ts';
 import { ACTIVE_VARIANT_FILE, readActiveVariant, variantFileName } from './model-folders.ts';
@@ -28,28 +28,11 @@ function info(file: string, body: string): ModelVariantInfo {
 
 /** A version folder with model.onnx and the given variant files, all listed in its metadata. */
 function writeVersion(modelsDir: string, version: string, variants: Record<string, string> = {}): string {
-  const dir = join(modelsDir, 'digitnet', version);
-  mkdirSync(dir, { recursive: true });
   const files: Record<string, string> = { 'model.json': '{"name":"digitnet"}', 'weights.bin': `weights-${version}`, 'model.onnx': 'onnx' };
   for (const [variant, body] of Object.entries(variants)) files[`model.${variant}.onnx`] = body;
-  for (const [file, body] of Object.entries(files)) writeFileSync(join(dir, file), body);
-  const metadata: ModelMetadata = {
-    name: 'digitnet',
-    version,
-    architecture: 'tiny',
-    parameters: 1,
-    created_at: new Date().toISOString(),
-    dataset: { name: 'mnist', train_count: 1, validation_count: 0 },
-    training: { epochs: 1, batch_size: 1, learning_rate: 1, augment: null, seed: 1, seconds: 1, backend: 'wasm' },
-    metrics: { test_accuracy: 0.99, test_count: 1, test_loss: 0, val_accuracy: null },
-    input: {},
-    files: Object.fromEntries(Object.entries(files).map(([file, body]) => [file, sha(body)])),
-    ...(Object.keys(variants).length > 0
-      ? { variants: Object.fromEntries(Object.entries(variants).map(([variant, body]) => [variant, info(`model.${variant}.onnx`, body)])) }
-      : {}),
-  };
-  writeFileSync(join(dir, 'metadata.json'), JSON.stringify(metadata));
-  return dir;
+  const metadata =
+    Object.keys(variants).length > 0 ? { variants: Object.fromEntries(Object.entries(variants).map(([variant, body]) => [variant, info(`model.${variant}.onnx`, body)])) } : {};
+  return writeFakeModelVersion(modelsDir, { version, files, metadata });
 }
 
 let prefix: string;

@@ -1,10 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { testRedisUrl, useTempDirs } from '@digitq/test-utils';
-import type { ModelMetadata } from '@digitq/contracts';
+import { testRedisUrl, useTempDirs, writeFakeModelVersion } from '@digitq/test-utils';
 import { ModelRegistry, RegistryError } from './model-registry.ts';
 
 const redis = new Redis(testRedisUrl());
@@ -15,25 +14,7 @@ const tempDir = useTempDirs('registry');
 
 /** A model folder as training writes it; the artifacts are opaque bytes to the registry. */
 function writeVersion(modelsDir: string, name: string, version: string, weights: string, testAccuracy = 0.99): string {
-  const dir = join(modelsDir, name, version);
-  mkdirSync(dir, { recursive: true });
-  const files = { 'model.json': `{"name":"${name}"}`, 'weights.bin': weights };
-  for (const [file, body] of Object.entries(files)) writeFileSync(join(dir, file), body);
-  const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-  const metadata: ModelMetadata = {
-    name,
-    version,
-    architecture: 'tiny',
-    parameters: 1,
-    created_at: new Date().toISOString(),
-    dataset: { name: 'mnist', train_count: 1, validation_count: 0 },
-    training: { epochs: 1, batch_size: 1, learning_rate: 1, augment: null, seed: 1, seconds: 1, backend: 'wasm' },
-    metrics: { test_accuracy: testAccuracy, test_count: 1, test_loss: 0, val_accuracy: null },
-    input: {},
-    files: { 'model.json': sha(files['model.json']), 'weights.bin': sha(files['weights.bin']) },
-  };
-  writeFileSync(join(dir, 'metadata.json'), JSON.stringify(metadata));
-  return dir;
+  return writeFakeModelVersion(modelsDir, { name, version, files: { 'model.json': `{"name":"${name}"}`, 'weights.bin': weights }, testAccuracy });
 }
 
 let prefix: string;

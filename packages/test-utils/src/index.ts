@@ -3,3 +3,4 @@ export * from './test-redis-url.ts';
 export * from './redis-connections.ts';
 export * from './app-processes.ts';
 export * from './temp-dirs.ts';
+export * from './model-folders.ts';

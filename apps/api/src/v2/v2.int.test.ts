@@ -4,14 +4,14 @@
  * pixels of each image as its "probabilities", so what a request sent can be
  * read back from what the job computed.
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PIXELS_PER_IMAGE, decodePixels, type InferenceJobData, type InferenceResult, type ModelMetadata, type WorkerHeartbeat } from '@digitq/contracts';
+import { PIXELS_PER_IMAGE, decodePixels, type InferenceJobData, type InferenceResult, type WorkerHeartbeat } from '@digitq/contracts';
+import { writeFakeModelVersion } from '@digitq/test-utils';
 import { publishWorkerHeartbeat } from '@digitq/jobs';
 import type { PreprocessImages } from '../use-cases/preprocess.ts';
 import { createTestStack, type TestStack } from '../../test/api-stack.ts';
@@ -47,27 +47,7 @@ function echoResult(job: Job<InferenceJobData>): InferenceResult {
 async function registerDigitnet(stack: TestStack): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'digitq-v2-models-'));
   dirs.push(root);
-  for (const version of ['v1', 'v2']) {
-    const dir = join(root, version);
-    mkdirSync(dir);
-    const files = { 'model.json': `{"version":"${version}"}`, 'weights.bin': `weights ${version}` };
-    for (const [file, body] of Object.entries(files)) writeFileSync(join(dir, file), body);
-    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-    const metadata: ModelMetadata = {
-      name: 'digitnet',
-      version,
-      architecture: 'test',
-      parameters: 1,
-      created_at: new Date().toISOString(),
-      dataset: { name: 'mnist', train_count: 1, validation_count: 0 },
-      training: { epochs: 1, batch_size: 1, learning_rate: 1, augment: null, seed: 1, seconds: 1, backend: 'wasm' },
-      metrics: { test_accuracy: 0.99, test_count: 1, test_loss: 0, val_accuracy: null },
-      input: {},
-      files: { 'model.json': sha(files['model.json']), 'weights.bin': sha(files['weights.bin']) },
-    };
-    writeFileSync(join(dir, 'metadata.json'), JSON.stringify(metadata));
-    await stack.registry.publishFolder(dir);
-  }
+  for (const version of ['v1', 'v2']) await stack.registry.publishFolder(writeFakeModelVersion(root, { version }));
   await stack.registry.activate('digitnet', 'v1');
 }
 
