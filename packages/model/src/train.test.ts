@@ -57,6 +57,22 @@ describe('trainModel', () => {
     result.model.dispose();
   });
 
+  it('warm-starts from a given model: fine-tuning continues from its weights instead of a fresh network', async () => {
+    const base = await trainModel(train, options);
+    const baseAccuracy = (await evaluateModel(base.model, test)).accuracy;
+    const fresh = await trainModel(sliceDataset(train, 0, 128), { ...options, epochs: 1, learningRate: 1e-6 });
+    const freshAccuracy = (await evaluateModel(fresh.model, test)).accuracy;
+    // A near-zero learning rate leaves the weights where they started: the base's, not a new initialisation.
+    const tuned = await trainModel(sliceDataset(train, 0, 128), { ...options, epochs: 1, learningRate: 1e-6 }, { initialModel: base.model });
+    expect(tuned.model).toBe(base.model);
+    const tunedAccuracy = (await evaluateModel(tuned.model, test)).accuracy;
+    expect(baseAccuracy).toBeGreaterThan(0.8);
+    expect(freshAccuracy).toBeLessThan(0.5);
+    expect(Math.abs(tunedAccuracy - baseAccuracy)).toBeLessThan(0.02);
+    tuned.model.dispose();
+    fresh.model.dispose();
+  });
+
   it('resumes from its last checkpoint to the weights of an uninterrupted run', async () => {
     const straight = await trainModel(train, { ...options, augment: DEFAULT_AUGMENT });
     const dir = tempDir();

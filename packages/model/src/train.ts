@@ -71,6 +71,12 @@ export interface TrainHooks {
   resume?: boolean;
   /** Evaluated after every epoch for the history only. */
   testSet?: DigitDataset;
+  /**
+   * Warm start (fine-tuning): train these weights instead of a freshly built
+   * `options.architecture`. Ignored when resuming, since the checkpoint holds
+   * the weights reached since. The result's model is this same object, trained.
+   */
+  initialModel?: tf.LayersModel;
 }
 
 export interface TrainResult {
@@ -147,7 +153,7 @@ export async function trainModel(dataset: DigitDataset, options: TrainOptions, h
     rngState = resumed.rngState;
     elapsedBefore = resumed.seconds;
   } else {
-    model = buildModel(options.architecture, options.seed);
+    model = hooks.initialModel ?? buildModel(options.architecture, options.seed);
     optimizer = compile(model, options.learningRate);
   }
 
