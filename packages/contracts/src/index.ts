@@ -8,3 +8,4 @@ export * from './webhooks.ts';
 export * from './models.ts';
 export * from './training.ts';
 export * from './workers.ts';
+export * from './evaluation.ts';
