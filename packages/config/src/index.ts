@@ -158,6 +158,21 @@ export const configSchema = z.object({
   AUTO_PROMOTE: bool.default(false),
   /** How often workers check which model version is active (hot reload). */
   MODEL_POLL_MS: intIn(100, 60_000).default(2000),
+  /**
+   * Default `min_confidence` of inference jobs (a request may set its own): a prediction whose calibrated top
+   * probability is below it is answered `prediction: null, reason: "uncertain"` with the probabilities. 0: off.
+   */
+  MIN_CONFIDENCE: z.coerce.number().min(0).max(1).default(0),
+  /**
+   * Shadow mode: a candidate version (`name@vN`, optionally `:variant`) that inference workers also run on a share of
+   * live jobs, after each job's answer is recorded, to compare with the active version (metrics, report). Unset: off.
+   */
+  SHADOW_MODEL: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*@v[0-9]+(:[a-z0-9]+)?$/, 'must name a version: name@vN, e.g. digitnet@v2')
+    .optional(),
+  /** Share of live inference jobs (0..1) that the shadow model also runs on. */
+  SHADOW_FRACTION: z.coerce.number().min(0).max(1).default(0.1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where `npm start` keeps its own Redis's data when it starts one. */
   REDIS_DATA_DIR: z.string().min(1).default('./.data/redis'),
