@@ -12,10 +12,13 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'NOT_FOUND',
   'JOB_NOT_FOUND',
+  'FEEDBACK_NOT_FOUND',
   'MODEL_NOT_FOUND',
   'ROUTE_NOT_FOUND',
   'CONFLICT',
   'JOB_FINISHED',
+  /** A correction of a job that has not succeeded (it has no answer to correct). */
+  'JOB_NOT_SUCCEEDED',
   'IDEMPOTENCY_CONFLICT',
   'PAYLOAD_TOO_LARGE',
   'IMAGE_TOO_LARGE',
@@ -24,6 +27,8 @@ export const ERROR_CODES = [
   'UNSUPPORTED_MEDIA_TYPE',
   'IMAGE_UNSUPPORTED_FORMAT',
   'UNPROCESSABLE',
+  /** An image index beyond the job's images. */
+  'INDEX_OUT_OF_RANGE',
   'IMAGE_CORRUPT',
   'IMAGE_BLANK',
   'IMAGE_EMPTY_INPUT',

@@ -9,3 +9,4 @@ export * from './models.ts';
 export * from './training.ts';
 export * from './workers.ts';
 export * from './evaluation.ts';
+export * from './feedback.ts';
