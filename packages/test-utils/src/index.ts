@@ -4,3 +4,4 @@ export * from './redis-connections.ts';
 export * from './app-processes.ts';
 export * from './temp-dirs.ts';
 export * from './model-folders.ts';
+export * from './misread-style.ts';
