@@ -9,3 +9,6 @@ export * from './idempotency.ts';
 export * from './owned-job.ts';
 export * from './job-events.ts';
 export * from './event-stream.ts';
+export * from './feedback-store.ts';
+export * from './digit-png.ts';
+export * from './shadow-stats.ts';
