@@ -48,6 +48,9 @@ async function evaluationSet(spec: DatasetSpec, split: Split): Promise<DigitData
       return loadIdxDigits(spec.dir, split);
     case 'folder':
       return (await loadDigitFolder(spec.dir, { decode: async (bytes) => (await preprocessDigitImage(bytes)).pixels })).dataset;
+    case 'feedback':
+    case 'mnist+feedback':
+      throw new Error(`${spec.kind}: corrections live in Redis; each version's evaluation report judges it on the held-back ones (GET /v1/models/{name}/{version}/report)`);
   }
 }
 

@@ -3,7 +3,8 @@ import { gzipSync } from 'node:zlib';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatDatasetSpec, loadTrainingDataset, parseDatasetSpec } from './dataset-spec.ts';
+import { concatDatasets, datasetSpecDir, formatDatasetSpec, loadTrainingDataset, parseDatasetSpec, usesFeedback } from './dataset-spec.ts';
+import type { DigitDataset } from './digit-dataset.ts';
 import { encodeIdx } from './idx.ts';
 import { MNIST_FILES } from './idx-digits.ts';
 import { DatasetError } from './errors.ts';
@@ -16,6 +17,8 @@ describe('parseDatasetSpec', () => {
     ['idx:/data/emnist', { kind: 'idx', dir: '/data/emnist' }],
     ['folder:./my digits', { kind: 'folder', dir: './my digits' }],
     ['folder:C:\\digits', { kind: 'folder', dir: 'C:\\digits' }],
+    ['feedback', { kind: 'feedback' }],
+    ['mnist+feedback', { kind: 'mnist+feedback' }],
   ])('parses %j', (spec, expected) => {
     expect(parseDatasetSpec(spec)).toEqual(expected);
     expect(formatDatasetSpec(parseDatasetSpec(spec))).toBe(spec);
@@ -28,6 +31,8 @@ describe('parseDatasetSpec', () => {
     ['idx:', 'idx: needs a directory'],
     ['folder:  ', 'folder: needs a directory'],
     ['zip:/data/x.zip', 'unknown kind "zip"'],
+    ['feedback+mnist', 'unknown dataset'],
+    ['feedback:/data', 'unknown kind "feedback"'],
   ])('rejects %j', (spec, why) => {
     let error: unknown;
     try {
@@ -38,7 +43,13 @@ describe('parseDatasetSpec', () => {
     expect(error).toBeInstanceOf(DatasetError);
     expect(error).toMatchObject({ code: 'DATASET_BAD_SPEC' });
     expect((error as Error).message).toContain(`invalid dataset ${JSON.stringify(spec)}: ${why}`);
-    expect((error as Error).message).toContain('mnist, idx:<dir>, folder:<dir>');
+    expect((error as Error).message).toContain('mnist, idx:<dir>, folder:<dir>, feedback, mnist+feedback');
+  });
+
+  it('names the folder a spec reads, and whether it needs the corrections', () => {
+    expect(datasetSpecDir(parseDatasetSpec('idx:/data/emnist'))).toBe('/data/emnist');
+    expect(datasetSpecDir(parseDatasetSpec('mnist+feedback'))).toBeNull();
+    expect(['mnist', 'idx:/x', 'folder:/x', 'feedback', 'mnist+feedback'].map((spec) => usesFeedback(parseDatasetSpec(spec)))).toEqual([false, false, false, true, true]);
   });
 });
 
@@ -108,6 +119,27 @@ describe('loadTrainingDataset', () => {
     expect(data.warnings).toHaveLength(2);
     expect(data.warnings[0]).toContain('ignored notes.md');
     expect(data.warnings[1]).toContain(join(dir, '8', 'b.png'));
+  });
+
+  it('feedback, mnist+feedback: not from files (the worker reads the feedback store)', async () => {
+    await expect(loadTrainingDataset('feedback', { dataDir: '/unused' })).rejects.toMatchObject({ code: 'FEEDBACK_REQUIRED' });
+    await expect(loadTrainingDataset('mnist+feedback', { dataDir: '/unused' })).rejects.toMatchObject({ code: 'FEEDBACK_REQUIRED' });
+  });
+
+  it('concatDatasets: sets one after another, images with their labels', () => {
+    const set = (name: string, count: number, fill: number): DigitDataset => ({
+      name,
+      count,
+      rows: MNIST_SIDE,
+      cols: MNIST_SIDE,
+      images: new Uint8Array(count * MNIST_PIXELS).fill(fill),
+      labels: new Uint8Array(count).fill(fill % 10),
+    });
+    const joined = concatDatasets('both', [set('a', 2, 7), set('b', 1, 3)]);
+    expect(joined).toMatchObject({ name: 'both', count: 3, rows: MNIST_SIDE, cols: MNIST_SIDE });
+    expect([...joined.labels]).toEqual([7, 7, 3]);
+    expect([joined.images[MNIST_PIXELS + 5], joined.images[2 * MNIST_PIXELS + 5]]).toEqual([7, 3]);
+    expect(() => concatDatasets('bad', [{ ...set('c', 1, 1), rows: 16, cols: 16, images: new Uint8Array(256) }])).toThrow(/16x16/);
   });
 
   it('passes on invalid specs as typed errors', async () => {

@@ -1,9 +1,11 @@
 /**
  * The one string a user gives to say what to train on (`--dataset`, and the
- * training-job API): `mnist`, `idx:<dir>` or `folder:<dir>`.
+ * training-job API): `mnist`, `idx:<dir>`, `folder:<dir>`, `feedback` (the
+ * users' corrections) or `mnist+feedback` (corrections mixed into MNIST so a
+ * fine-tuned model does not forget it).
  */
 import { DatasetError, DatasetNotFoundError } from './errors.ts';
-import { MNIST_SIDE, type DigitDataset } from './digit-dataset.ts';
+import { MNIST_PIXELS, MNIST_SIDE, type DigitDataset } from './digit-dataset.ts';
 import { loadIdxDigits, loadMnist } from './idx-digits.ts';
 import { loadDigitFolder, type DecodeDigit } from './folder-digits.ts';
 
@@ -12,16 +14,24 @@ export type DatasetSpec =
   /** Any IDX digit set laid out like MNIST or EMNIST (see findIdxPair). */
   | { readonly kind: 'idx'; readonly dir: string }
   /** `<dir>/<0-9>/*.{png,jpg,jpeg,webp}`; has no test split. */
-  | { readonly kind: 'folder'; readonly dir: string };
+  | { readonly kind: 'folder'; readonly dir: string }
+  /** The corrections users sent (POST /v1/jobs/:id/feedback): trains on the trainable side, tests on the held-back side. */
+  | { readonly kind: 'feedback' }
+  /** MNIST's training set with the trainable corrections; tested on MNIST's test set. */
+  | { readonly kind: 'mnist+feedback' };
 
-export const DATASET_SPEC_FORMS = ['mnist', 'idx:<dir>', 'folder:<dir>'] as const;
+export const DATASET_SPEC_FORMS = ['mnist', 'idx:<dir>', 'folder:<dir>', 'feedback', 'mnist+feedback'] as const;
+
+/** Specs that name no folder. */
+const NAMED_SPECS = ['mnist', 'feedback', 'mnist+feedback'] as const;
 
 function badSpec(spec: string, why: string): DatasetError {
   return new DatasetError('DATASET_BAD_SPEC', `invalid dataset ${JSON.stringify(spec)}: ${why}; expected one of ${DATASET_SPEC_FORMS.join(', ')}`);
 }
 
 export function parseDatasetSpec(spec: string): DatasetSpec {
-  if (spec === 'mnist') return { kind: 'mnist' };
+  const named = NAMED_SPECS.find((name) => name === spec);
+  if (named !== undefined) return { kind: named };
   const colon = spec.indexOf(':');
   if (colon < 0) throw badSpec(spec, 'unknown dataset');
   const kind = spec.slice(0, colon);
@@ -32,7 +42,37 @@ export function parseDatasetSpec(spec: string): DatasetSpec {
 }
 
 export function formatDatasetSpec(spec: DatasetSpec): string {
-  return spec.kind === 'mnist' ? 'mnist' : `${spec.kind}:${spec.dir}`;
+  return 'dir' in spec ? `${spec.kind}:${spec.dir}` : spec.kind;
+}
+
+/** The folder a spec reads (to check it lies where training data may), or null for one that names none. */
+export function datasetSpecDir(spec: DatasetSpec): string | null {
+  return 'dir' in spec ? spec.dir : null;
+}
+
+/**
+ * Whether a spec trains on the users' corrections. Those live in Redis
+ * (FeedbackStore in @digitq/jobs, whose `dataset({ heldback })` gives either
+ * side of their split as a DigitDataset); the training worker reads and
+ * mixes them (apps/worker training-data.ts), not loadTrainingDataset.
+ */
+export function usesFeedback(spec: DatasetSpec): boolean {
+  return spec.kind === 'feedback' || spec.kind === 'mnist+feedback';
+}
+
+/** Sets one after another, as one set named `name` (all must be 28x28). */
+export function concatDatasets(name: string, sets: readonly DigitDataset[]): DigitDataset {
+  const count = sets.reduce((sum, set) => sum + set.count, 0);
+  const images = new Uint8Array(count * MNIST_PIXELS);
+  const labels = new Uint8Array(count);
+  let at = 0;
+  for (const set of sets) {
+    assertDigitShape(set);
+    images.set(set.images.subarray(0, set.count * MNIST_PIXELS), at * MNIST_PIXELS);
+    labels.set(set.labels.subarray(0, set.count), at);
+    at += set.count;
+  }
+  return { name, count, rows: MNIST_SIDE, cols: MNIST_SIDE, images, labels };
 }
 
 export interface LoadTrainingDatasetOptions {
@@ -84,6 +124,9 @@ export async function loadTrainingDataset(spec: string | DatasetSpec, options: L
         warnings: test ? [] : [`${parsed.dir}: no test split found, train only`],
       };
     }
+    case 'feedback':
+    case 'mnist+feedback':
+      throw new DatasetError('FEEDBACK_REQUIRED', `${parsed.kind}: the corrections are read from the feedback store (FeedbackStore.dataset in @digitq/jobs), not from files`);
     case 'folder': {
       if (!options.decode) {
         throw new DatasetError('DECODER_REQUIRED', `${formatDatasetSpec(parsed)}: loading image folders needs a decode function (from @digitq/imaging)`);
@@ -97,3 +140,4 @@ export async function loadTrainingDataset(spec: string | DatasetSpec, options: L
     }
   }
 }
+
