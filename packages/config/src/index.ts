@@ -154,8 +154,24 @@ export const configSchema = z.object({
   TRAINING_RUNS_DIR: z.string().min(1).default('./.data/training-runs'),
   /** `idx:<dir>` and `folder:<dir>` datasets of training jobs must lie under this folder. */
   TRAINING_DATA_ROOT: z.string().min(1).default('./.data'),
-  /** Activate a finished training's model automatically when its test accuracy is not worse than the active one's. */
+  /**
+   * Activate a finished training's model automatically when the evidence says it is better: more of the
+   * held-back feedback right than the active version and not worse on the MNIST test set (within
+   * PROMOTE_MNIST_TOLERANCE); with no held-back feedback, no more MNIST test errors at all. Both versions
+   * are scored on the same images when the training ends; its report's `promotion` says why or why not.
+   */
   AUTO_PROMOTE: bool.default(false),
+  /**
+   * Extra MNIST test errors a candidate better on held-back feedback may make and still be promoted, as a
+   * share of the test set: 0.0005 is 5 of 10,000 images, about one binomial standard error at 99.7%
+   * (retraining alone moves that many). 0: never one more error.
+   */
+  PROMOTE_MNIST_TOLERANCE: z.coerce.number().min(0).max(0.05).default(0.0005),
+  /**
+   * MNIST test digits per degradation in the robustness figures of the report every new version gets
+   * (10 degradations, so 1000 is 10,000 images: seconds). 0: no robustness figures in those reports.
+   */
+  REPORT_SUITE_COUNT: intIn(0, 10_000).default(1000),
   /** How often workers check which model version is active (hot reload). */
   MODEL_POLL_MS: intIn(100, 60_000).default(2000),
   /**

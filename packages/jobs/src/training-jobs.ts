@@ -42,7 +42,9 @@ export function trainingViewOf(job: Job<TrainingJobData, TrainingResult>, state:
     request,
     progress: progress.success ? progress.data.progress : null,
     history: result?.history ?? (progress.success ? progress.data.history : []),
-    model: result ? { ...result.model, test_accuracy: result.test_accuracy, promoted: result.promoted } : null,
+    model: result
+      ? { ...result.model, test_accuracy: result.test_accuracy, promoted: result.promoted, ...(result.promotion_reasons && { promotion_reasons: result.promotion_reasons }) }
+      : null,
     error,
   };
 }
