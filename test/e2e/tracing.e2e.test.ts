@@ -65,7 +65,7 @@ beforeAll(async () => {
     log: webhooks.log,
     classify: async (_ref, images, signal) => {
       const { results, batchSize } = await batcher.submit(images, signal);
-      return { predictions: results, model: { name: 'digitnet', version: 'v1' }, batchSize };
+      return { predictions: results, model: { name: 'digitnet', version: 'v1' }, batchSize, computeMs: 0 };
     },
   });
   worker = new Worker(QUEUE_NAMES.inference, processor, { connection: api.redis, prefix: api.prefix, telemetry: queueTelemetry(), concurrency: JOBS_AT_ONCE });

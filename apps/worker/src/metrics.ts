@@ -78,6 +78,31 @@ export function createWorkerMetrics(labels: { device: string; backend: string })
         this.set(liveTensorCount());
       },
     }),
+    shadowJobs: new Counter({
+      name: 'digitq_shadow_jobs_total',
+      help: 'Live inference jobs offered to the shadow model (SHADOW_MODEL), by its model and version and outcome: compared, failed (the shadow path failed; the job did not), skipped (too many waiting)',
+      labelNames: ['model', 'version', 'outcome'] as const,
+      registers: [registry],
+    }),
+    shadowPredictions: new Counter({
+      name: 'digitq_shadow_predictions_total',
+      help: 'Images the shadow model read after the active version answered them, by shadow model and version',
+      labelNames: ['model', 'version'] as const,
+      registers: [registry],
+    }),
+    shadowAgreements: new Counter({
+      name: 'digitq_shadow_agreements_total',
+      help: "Images on which the shadow model read the active version's digit, by shadow model and version (agreement = this / digitq_shadow_predictions_total)",
+      labelNames: ['model', 'version'] as const,
+      registers: [registry],
+    }),
+    shadowComputeSeconds: new Histogram({
+      name: 'digitq_shadow_compute_seconds',
+      help: "Per shadowed job, by role: the active version's forward pass that served it (its micro-batch) and the shadow model's over the same images; model and version are the shadow model's",
+      labelNames: ['model', 'version', 'role'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
     webhookAttemptSeconds: new Histogram({
       name: 'digitq_webhook_attempt_seconds',
       help: 'From connecting to the receiver to its answer (or the error), per attempt',

@@ -50,7 +50,7 @@ describe('MicroBatcher', () => {
     const outcomes = await Promise.allSettled([batcher.submit([1]), batcher.submit([2])]);
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
     fail = false;
-    await expect(batcher.submit([3])).resolves.toEqual({ results: [3], batchSize: 1 });
+    await expect(batcher.submit([3])).resolves.toEqual({ results: [3], batchSize: 1, ms: expect.any(Number) });
   });
 
   it('drain runs what is pending at once and waits for it', async () => {
@@ -58,7 +58,7 @@ describe('MicroBatcher', () => {
     const pending = batcher.submit([1]);
     await batcher.drain();
     expect(batches).toEqual([[1]]);
-    await expect(pending).resolves.toEqual({ results: [10], batchSize: 1 });
+    await expect(pending).resolves.toEqual({ results: [10], batchSize: 1, ms: expect.any(Number) });
   });
 
   it('runs a request at once when its source is idle, without waiting for the delay', async () => {
@@ -97,7 +97,7 @@ describe('MicroBatcher', () => {
       expect(Date.now() - started).toBeLessThan(1000);
       await batcher.drain();
       expect(batches).toEqual([[1]]);
-      await expect(kept).resolves.toEqual({ results: [10], batchSize: 1 });
+      await expect(kept).resolves.toEqual({ results: [10], batchSize: 1, ms: expect.any(Number) });
     });
 
     it('the last one withdrawn leaves nothing pending: no batch runs when the delay ends', async () => {
@@ -109,7 +109,7 @@ describe('MicroBatcher', () => {
       await new Promise((r) => setTimeout(r, 60));
       expect(batches).toEqual([]);
       // A later request makes a batch of its own size.
-      await expect(batcher.submit([4, 5])).resolves.toEqual({ results: [40, 50], batchSize: 2 });
+      await expect(batcher.submit([4, 5])).resolves.toEqual({ results: [40, 50], batchSize: 2, ms: expect.any(Number) });
     });
 
     it('an already aborted signal is refused without joining a batch', async () => {
@@ -123,7 +123,7 @@ describe('MicroBatcher', () => {
       const late = new AbortController();
       const result = await batcher.submit([7], late.signal);
       late.abort(new Error('too late'));
-      expect(result).toEqual({ results: [70], batchSize: 1 });
+      expect(result).toEqual({ results: [70], batchSize: 1, ms: expect.any(Number) });
     });
   });
 });

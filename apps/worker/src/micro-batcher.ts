@@ -39,9 +39,18 @@ export interface MicroBatcherOptions<TItem, TResult> {
   spanAttributes?: Attributes;
 }
 
+/** A request's share of its batch. */
+export interface BatchResult<TResult> {
+  results: TResult[];
+  /** Items in the batch that produced them. */
+  batchSize: number;
+  /** How long the batch's `run` took, ms (shared by every request in it). */
+  ms: number;
+}
+
 interface Pending<TItem, TResult> {
   items: TItem[];
-  resolve: (result: { results: TResult[]; batchSize: number }) => void;
+  resolve: (result: BatchResult<TResult>) => void;
   reject: (error: unknown) => void;
   /** Stops listening to the request's signal once it left the pending batch. */
   release: () => void;
@@ -65,7 +74,7 @@ export class MicroBatcher<TItem, TResult> {
    * produced them; rejects with `signal.reason` when `signal` aborts before
    * its batch runs.
    */
-  submit(items: TItem[], signal?: AbortSignal): Promise<{ results: TResult[]; batchSize: number }> {
+  submit(items: TItem[], signal?: AbortSignal): Promise<BatchResult<TResult>> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) {
         reject(signal.reason);
@@ -132,12 +141,14 @@ export class MicroBatcher<TItem, TResult> {
     const items = batch.flatMap((p) => p.items);
     try {
       const attributes = { ...this.options.spanAttributes, 'digitq.batch.images': items.length, 'digitq.batch.requests': batch.length };
+      const started = performance.now();
       const results = await inSharedSpan(BATCH_SPAN_NAME, batch.map((p) => p.context), attributes, () => this.options.run(items));
+      const ms = performance.now() - started;
       if (results.length !== items.length) throw new Error(`batch runner returned ${results.length} results for ${items.length} items`);
       this.options.onBatch?.(items.length, batch.length);
       let offset = 0;
       for (const p of batch) {
-        p.resolve({ results: results.slice(offset, offset + p.items.length), batchSize: items.length });
+        p.resolve({ results: results.slice(offset, offset + p.items.length), batchSize: items.length, ms });
         offset += p.items.length;
       }
     } catch (error) {

@@ -27,6 +27,7 @@ import {
   type InferenceEngine,
 } from '@digitq/model';
 import { readActiveVariant, readActiveVersion, variantFileName, verifyModelFolder, type ModelRegistry } from '@digitq/registry';
+import { calibrated, readTemperature } from './calibration.ts';
 
 const RELOAD_RETRY_MS = 60_000;
 
@@ -35,9 +36,11 @@ export interface LoadedModel {
   name: string;
   version: string;
   variant: ModelVariant;
-  /** What runs the model (ONNX Runtime or tfjs), loaded after its files passed their checksums. */
+  /** What runs the model (ONNX Runtime or tfjs), loaded after its files passed their checksums; its probabilities calibrated by `temperature`. */
   engine: InferenceEngine;
   metadata: ModelMetadata;
+  /** The calibration temperature from the version's evaluation report (1: none). */
+  temperature: number;
 }
 
 /** What a model name serves by default. */
@@ -198,12 +201,15 @@ export class ModelStore {
       }
       throw error;
     }
+    // Read with the version, so a hot reload serves the new version with its own temperature.
+    const temperature = await readTemperature(dir, this.options.log, key);
+    engine = calibrated(engine, temperature);
     const ms = Math.round(performance.now() - started);
     const test_accuracy = variant === DEFAULT_MODEL_VARIANT ? metadata.metrics.test_accuracy : (metadata.variants?.[variant]?.test_accuracy ?? null);
     this.described.set(key, engine.describe());
     this.options.onLoaded?.(key, engine.describe());
-    this.options.log.info({ model: key, dir, ms, test_accuracy, ...engine.describe() }, 'model loaded');
-    return { key, name, version, variant, engine, metadata };
+    this.options.log.info({ model: key, dir, ms, test_accuracy, temperature, ...engine.describe() }, 'model loaded');
+    return { key, name, version, variant, engine, metadata, temperature };
   }
 
   /** Background loop: never throws; a bad version or variant is logged and the old one keeps serving. */

@@ -49,12 +49,16 @@ export interface PredictOptions extends CallOptions {
   model?: string;
   /** Extra parts of the answer: the input the model saw, the explanation map, the engine. */
   include?: readonly PredictInclude[];
+  /** Below this top probability (0..1) the answer is `prediction: null, reason: "uncertain"`; default the server's MIN_CONFIDENCE. */
+  minConfidence?: number;
 }
 
 export interface SubmitOptions extends CallOptions {
   model?: string;
   /** 1 (least urgent) … 10 (most urgent); default 5. */
   priority?: number;
+  /** Below this top probability (0..1) an image's prediction is null (`reason: "uncertain"`); default the server's MIN_CONFIDENCE. */
+  minConfidence?: number;
   /** Called back when the job finishes (and on webhookEvents). */
   webhook?: string;
   webhookEvents?: JobWebhookEvent[];
@@ -139,6 +143,7 @@ export class DigitqClient {
     form.append('file', toBlob(image), fileName(image, 0));
     if (options.model) form.append('model', options.model);
     if (options.include?.length) form.append('include', options.include.join(','));
+    if (options.minConfidence !== undefined) form.append('min_confidence', String(options.minConfidence));
     return this.json<PredictResponse>('POST', '/predict', { body: form, signal: options.signal });
   }
 
@@ -149,6 +154,7 @@ export class DigitqClient {
     list.forEach((image, i) => form.append('image', toBlob(image), fileName(image, i)));
     if (options.model) form.append('model', options.model);
     if (options.priority !== undefined) form.append('priority', String(options.priority));
+    if (options.minConfidence !== undefined) form.append('min_confidence', String(options.minConfidence));
     if (options.webhook) form.append('webhook', options.webhook);
     if (options.webhookEvents) form.append('webhook_events_filter', options.webhookEvents.join(','));
     const headers: Record<string, string> = {};

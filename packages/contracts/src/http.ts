@@ -43,6 +43,21 @@ export const jobDeadlineSchema = z.iso
   .datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2030-01-01T12:00:00Z' })
   .meta({ description: 'When the job stops being wanted: not started by then, it ends `aborted`; held by a worker by then, `canceled`. Same as the `Cancel-After` header.' });
 
+/** Below this top probability an image is answered `prediction: null, reason: "uncertain"` (default MIN_CONFIDENCE; 0: always a digit). */
+export const minConfidenceSchema = z
+  .number({ error: 'must be a number from 0 to 1' })
+  .min(0)
+  .max(1)
+  .meta({ description: 'Below this top probability (calibrated, 0..1) an image is answered `prediction: null` with `reason: "uncertain"` and its probabilities, so the app can ask again. Default: the server\'s MIN_CONFIDENCE (0: always a digit).' });
+
+/** min_confidence as a form field or query parameter: text holding a number from 0 to 1. */
+const formMinConfidenceSchema = z
+  .string()
+  .trim()
+  .regex(/^(0(\.[0-9]+)?|1(\.0+)?|\.[0-9]+)$/, 'must be a number from 0 to 1')
+  .transform(Number)
+  .pipe(minConfidenceSchema);
+
 const WEBHOOK_FILTER_NEEDS_WEBHOOK = { path: ['webhook_events_filter'], message: 'webhook_events_filter needs webhook' };
 
 /**
@@ -61,6 +76,7 @@ export const createJobJsonBodySchema = z
     /** Name or name@version; default the active version of the default model. */
     model: modelRefSchema.optional(),
     deadline: jobDeadlineSchema.optional(),
+    min_confidence: minConfidenceSchema.optional(),
   })
   .refine((body) => !body.webhook_events_filter || body.webhook, WEBHOOK_FILTER_NEEDS_WEBHOOK);
 export type CreateJobJsonBody = z.infer<typeof createJobJsonBodySchema>;
@@ -88,6 +104,7 @@ export const createJobFieldsSchema = z
     priority: formIntegerSchema.pipe(jobPrioritySchema).optional(),
     model: modelRefSchema.optional(),
     deadline: jobDeadlineSchema.optional(),
+    min_confidence: formMinConfidenceSchema.optional(),
   })
   .refine((fields) => !fields.webhook_events_filter || fields.webhook, WEBHOOK_FILTER_NEEDS_WEBHOOK);
 export type CreateJobFields = z.infer<typeof createJobFieldsSchema>;
@@ -107,8 +124,15 @@ export const predictFieldsSchema = z.strictObject({
       description:
         'Extra parts of the answer, comma-separated: `input` (the 28x28 image the model saw), `explanation` (which pixels decided the digit: occlusion sensitivity) and `engine` (the inference engine that ran it).',
     }),
+  min_confidence: formMinConfidenceSchema.optional(),
 });
 export type PredictFields = z.infer<typeof predictFieldsSchema>;
+
+/** The query of POST /predict: options that may come in the URL instead of the form (a form field wins). */
+export const predictQuerySchema = z.object({
+  min_confidence: formMinConfidenceSchema.optional(),
+});
+export type PredictQuery = z.infer<typeof predictQuerySchema>;
 
 /** GET /v1/jobs query. */
 export const listJobsQuerySchema = z.object({

@@ -63,6 +63,11 @@ export const inferenceJobDataSchema = z.object({
   deadline: z.iso.datetime().optional(),
   /** Also compute an occlusion-sensitivity map of the first image for its predicted digit (POST /predict `include=explanation`). */
   explain: z.boolean().optional(),
+  /**
+   * Below this top probability (calibrated), an image is answered `prediction: null, reason: "uncertain"`.
+   * Absent: the worker's MIN_CONFIDENCE. Applied by the worker, so every way of reading the result agrees.
+   */
+  min_confidence: z.number().min(0).max(1).optional(),
 });
 export type InferenceJobData = z.infer<typeof inferenceJobDataSchema>;
 
@@ -73,10 +78,17 @@ export function msUntilDeadline(data: { deadline?: unknown }, now = Date.now()):
   return Number.isNaN(at) ? null : at - now;
 }
 
+/** Why an image has no prediction: its top probability was below the job's `min_confidence`. */
+export const UNCERTAIN_REASON = 'uncertain';
+
 export const digitPredictionSchema = z.object({
-  prediction: z.number().int().min(0).max(9),
+  /** The most probable digit; null when its probability was below the job's `min_confidence` (see `reason`). */
+  prediction: z.number().int().min(0).max(9).nullable(),
+  /** The top probability (calibrated), also when `prediction` is null. */
   confidence: z.number().min(0).max(1),
   probabilities: z.array(z.number()).length(10),
+  /** Only with `prediction: null`: "uncertain", the top probability was below `min_confidence`; ask the user again. */
+  reason: z.literal(UNCERTAIN_REASON).optional(),
 });
 export type DigitPredictionResult = z.infer<typeof digitPredictionSchema>;
 

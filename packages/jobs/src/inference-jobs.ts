@@ -35,6 +35,8 @@ export interface SubmitInferenceInput {
   deadline?: string | null;
   /** Ask the worker for the first image's occlusion map (InferenceJobData.explain). */
   explain?: boolean;
+  /** InferenceJobData.min_confidence; null or absent: the worker's MIN_CONFIDENCE. */
+  minConfidence?: number | null;
 }
 
 export interface ListJobsOptions {
@@ -108,6 +110,7 @@ export class InferenceJobs {
       submitted_at: new Date(now).toISOString(),
       ...(input.deadline ? { deadline: input.deadline } : {}),
       ...(input.explain ? { explain: true } : {}),
+      ...(input.minConfidence !== null && input.minConfidence !== undefined ? { min_confidence: input.minConfidence } : {}),
     };
     const priority = input.priority ?? JOB_PRIORITY_DEFAULT;
     const index = this.ownerIndex(input.owner);

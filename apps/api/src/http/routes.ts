@@ -25,6 +25,7 @@ import {
   notReadyResponseSchema,
   PREDICT_INCLUDES,
   predictFieldsSchema,
+  predictQuerySchema,
   predictResponseSchema,
   queueCountsListSchema,
   readyResponseSchema,
@@ -272,7 +273,7 @@ export function createRoutes(ctx: RouteContext): Route[] {
       tags: ['predict'],
       summary: 'Classify one image and wait for the answer',
       description:
-        'Submits a one-image job and waits for it (PREDICT_TIMEOUT_MS). A slow job answers 504 with its Location, where the result can be read later. Refused with 429 QUEUE_FULL while the queue is full. The form field `include` (comma-separated) adds to the answer: `input`, the 28x28 image the model saw (784 values 0-255, row by row); `explanation`, per pixel how much hiding it lowers the predicted digit\'s probability (occlusion sensitivity, 784 values in [0, 1]); `engine`, the inference engine that ran it.',
+        'Submits a one-image job and waits for it (PREDICT_TIMEOUT_MS). A slow job answers 504 with its Location, where the result can be read later. Refused with 429 QUEUE_FULL while the queue is full. The form field `include` (comma-separated) adds to the answer: `input`, the 28x28 image the model saw (784 values 0-255, row by row); `explanation`, per pixel how much hiding it lowers the predicted digit\'s probability (occlusion sensitivity, 784 values in [0, 1]); `engine`, the inference engine that ran it. With `min_confidence` (form field or query, 0..1; default MIN_CONFIDENCE) an image whose top probability is below it is answered `prediction: null`, `reason: "uncertain"`, with its confidence and probabilities.',
       access: 'apiKey',
       body: {
         kind: 'images',
@@ -285,6 +286,7 @@ export function createRoutes(ctx: RouteContext): Route[] {
       },
       admit: true,
       request: {
+        query: predictQuerySchema,
         body: {
           required: true,
           content: {
@@ -310,7 +312,7 @@ export function createRoutes(ctx: RouteContext): Route[] {
       },
       errors: ['VALIDATION_FAILED', 'NO_IMAGE', 'TOO_MANY_IMAGES', 'MODEL_NOT_FOUND', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'QUEUE_FULL', 'TIMEOUT', ...IMAGE_ERRORS, ...JOB_FAILURES],
       handler: async (request) => {
-        const input = readPredictRequest(request.files, request.body);
+        const input = readPredictRequest(request.files, request.body, request.query);
         return { status: 200, body: await predictDigit({ ...input, owner: ownerOf(request) }, intake) };
       },
     },

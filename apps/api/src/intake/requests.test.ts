@@ -31,7 +31,7 @@ describe('Cancel-After', () => {
 
   it('becomes the job deadline from now; with a deadline field too, the earlier one counts', () => {
     const now = Date.parse('2030-01-01T00:00:00Z');
-    const request: JobRequest = { images: [], model: null, webhook: null, priority: 5, deadline: null };
+    const request: JobRequest = { images: [], model: null, webhook: null, priority: 5, deadline: null, minConfidence: null };
     expect(readJobDeadline(request, '30s', now).deadline).toBe('2030-01-01T00:00:30.000Z');
     expect(readJobDeadline(request, undefined, now).deadline).toBeNull();
     const withField = { ...request, deadline: '2030-01-01T01:00:10+01:00' };

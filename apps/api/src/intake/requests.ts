@@ -21,6 +21,7 @@ import {
   modelVariantSchema,
   modelVersionSchema,
   predictFieldsSchema,
+  predictQuerySchema,
   trainingRequestSchema,
   type JobWebhookEvent,
   type ListJobsQuery,
@@ -50,6 +51,7 @@ interface JobOptions {
   priority?: number;
   model?: string;
   deadline?: string;
+  min_confidence?: number;
 }
 
 const MS_PER_UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -114,6 +116,7 @@ function toJobRequest(images: JobRequest['images'], options: JobOptions): JobReq
     webhook: options.webhook ? { url: options.webhook, events: [...(options.webhook_events_filter ?? DEFAULT_JOB_WEBHOOK_EVENTS)] } : null,
     priority: options.priority ?? JOB_PRIORITY_DEFAULT,
     deadline: options.deadline ?? null,
+    minConfidence: options.min_confidence ?? null,
   };
 }
 
@@ -141,12 +144,18 @@ export function readJsonJobRequest(body: unknown, maxImages: number): JobRequest
   );
 }
 
-/** One image to classify now (the form's first file) and the model to ask. */
-export function readPredictRequest(files: readonly UploadedFile[], fields: unknown): PredictRequest {
+/** One image to classify now (the form's first file), the model to ask, and the options (a form field wins over the query). */
+export function readPredictRequest(files: readonly UploadedFile[], fields: unknown, query: unknown = {}): PredictRequest {
   const [file] = files;
   if (!file) throw new AppError('NO_IMAGE', PREDICT_NO_IMAGE_MESSAGE);
-  const { model, include } = parseOrThrow(predictFieldsSchema, fields, 'form fields');
-  return { image: { name: file.name, bytes: file.bytes }, model: model ?? null, include: [...new Set(include ?? [])] };
+  const { model, include, min_confidence } = parseOrThrow(predictFieldsSchema, fields, 'form fields');
+  const fromQuery = parseOrThrow(predictQuerySchema, query ?? {}, 'query');
+  return {
+    image: { name: file.name, bytes: file.bytes },
+    model: model ?? null,
+    include: [...new Set(include ?? [])],
+    minConfidence: min_confidence ?? fromQuery.min_confidence ?? null,
+  };
 }
 
 /** A training's settings, defaults filled in; no body at all is every default. */

@@ -25,6 +25,8 @@ export interface JobRequest {
   priority: number;
   /** When the job stops being wanted (ISO time, from Cancel-After or `deadline`); null: never. */
   deadline: string | null;
+  /** Below this top probability an image is answered `prediction: null`; null: the worker's MIN_CONFIDENCE. */
+  minConfidence: number | null;
 }
 
 export interface SubmitJobInput extends JobRequest {
@@ -81,7 +83,7 @@ export async function submitJob(
   const create = async (id?: string) => {
     if (input.webhook) await checkWebhookUrl(deps.webhookGuard, input.webhook.url);
     const images = await preprocessAll(input.images, deps.preprocess);
-    const job = await deps.jobs.submit({ id, images, model: input.model, owner, webhook: input.webhook, priority: input.priority, deadline: input.deadline });
+    const job = await deps.jobs.submit({ id, images, model: input.model, owner, webhook: input.webhook, priority: input.priority, deadline: input.deadline, minConfidence: input.minConfidence });
     // Not awaited: best effort, written only if the stream is still empty (the worker writes it otherwise), and
     // an open event stream waits for it anyway; a submit need not pay a third round trip for it.
     void recordQueued('inference', job, deps);

@@ -99,11 +99,13 @@ function drawExplanation(importance: readonly number[]): void {
 }
 
 function showResult(result: PredictResponse, latencyMs: number): void {
-  byId('digit').textContent = String(result.prediction);
+  // prediction is null when the server's MIN_CONFIDENCE says the model is not sure enough (reason "uncertain").
+  const best = result.prediction ?? result.probabilities.indexOf(Math.max(...result.probabilities));
+  byId('digit').textContent = result.prediction === null ? '?' : String(result.prediction);
   byId('confidence').textContent = `${(result.confidence * 100).toFixed(1)}% sure`;
   answer.hidden = false;
-  setStatus(`The model reads a ${result.prediction}.`);
-  drawChart(result.probabilities, result.prediction);
+  setStatus(result.prediction === null ? `The model is not sure; perhaps a ${best}. Try writing it again.` : `The model reads a ${result.prediction}.`);
+  drawChart(result.probabilities, best);
   byId('model').textContent = `${result.model.name} ${result.model.version}${result.model.variant ? ` (${result.model.variant})` : ''}`;
   byId('engine').textContent = result.engine ?? '–';
   byId('latency').textContent = `${Math.round(latencyMs)} ms`;

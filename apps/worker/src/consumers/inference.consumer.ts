@@ -3,12 +3,13 @@
  * in to fill a micro-batch, a batcher per model version, and the model store
  * that hot-swaps the active version. Jobs it holds for a batch are watched
  * for cancel requests (watchHeldCancels); its job events go to webhooks and
- * to the jobs' event streams.
+ * to the jobs' event streams. With SHADOW_MODEL, a shadow runner compares a
+ * candidate version on a share of the jobs once they are answered (shadow.ts).
  */
 import type { Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { DEFAULT_MODEL_VARIANT, QUEUE_NAMES, decodePixels, packModelBatch, type InferenceResult, type ModelInfo } from '@digitq/contracts';
-import { CancelRequests, JobEventStreams, createQueue, inferenceJobEvents, queueTelemetry, streamJobEvents } from '@digitq/jobs';
+import { CancelRequests, JobEventStreams, ShadowStats, createQueue, inferenceJobEvents, queueTelemetry, streamJobEvents } from '@digitq/jobs';
 import { classifyBatch, type DigitPrediction } from '@digitq/model';
 import { deliverJobWebhooks } from '@digitq/webhooks';
 import { BacklogAwareWorker } from '../backlog-aware-worker.ts';
@@ -16,7 +17,8 @@ import { occlusionMap } from '../explain.ts';
 import { modelLabels, requestedModelLabels } from '../metrics.ts';
 import { MicroBatcher } from '../micro-batcher.ts';
 import { ModelStore } from '../model-store.ts';
-import { CANCELED_AT_CLIENT_REQUEST, createInferenceProcessor } from '../processors/inference.processor.ts';
+import { CANCELED_AT_CLIENT_REQUEST, createInferenceProcessor, type Classified } from '../processors/inference.processor.ts';
+import { ShadowRunner } from '../shadow.ts';
 import { logEventError, type Consumer, type ConsumerContext } from './context.ts';
 
 /** How often the jobs a worker holds (waiting for their batch) are checked for cancel requests: a cancel reaches a held job within about this. */
@@ -66,6 +68,18 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
   });
   await models.start();
 
+  const shadow = config.SHADOW_MODEL
+    ? new ShadowRunner({
+        model: config.SHADOW_MODEL,
+        fraction: config.SHADOW_FRACTION,
+        load: (ref) => models.get(ref),
+        stats: new ShadowStats(connection, config.QUEUE_PREFIX, { resultTtlS: config.JOB_RESULT_TTL_S, maxCount: config.JOB_RETENTION_COUNT }),
+        metrics,
+        log,
+      })
+    : null;
+  if (shadow) log.info({ shadow: config.SHADOW_MODEL, fraction: config.SHADOW_FRACTION }, 'shadow mode: comparing a candidate version on live jobs after they are answered');
+
   const batchers = new Map<string, MicroBatcher<Uint8Array, DigitPrediction>>();
   const batcherFor = (loaded: { key: string; name: string; version: string; variant: string }, run: (items: Uint8Array[]) => Promise<DigitPrediction[]>) => {
     const { key } = loaded;
@@ -98,22 +112,26 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
     cancelRequests,
     workerId: ctx.workerId,
     log,
+    minConfidence: config.MIN_CONFIDENCE,
     onJobStart: (job: Job) => metrics.jobQueueSeconds.observe({ queue }, Math.max(0, Date.now() - job.timestamp) / 1000),
     classify: async (ref, images, signal) => {
       const loaded = await models.get(ref);
       // The job's pixel bytes become the model's floats here, once per batch.
-      const { results, batchSize } = await batcherFor(loaded, (items) => classifyBatch(loaded.engine, packModelBatch(items))).submit(images, signal);
+      const { results, batchSize, ms } = await batcherFor(loaded, (items) => classifyBatch(loaded.engine, packModelBatch(items))).submit(images, signal);
       // The variant is reported only when it is not fp32, so results of plain versions read as before.
       const model: ModelInfo = { name: loaded.name, version: loaded.version, ...(loaded.variant === DEFAULT_MODEL_VARIANT ? {} : { variant: loaded.variant }) };
-      return { predictions: results, model, batchSize };
+      return { predictions: results, model, batchSize, computeMs: ms };
     },
+    ...(shadow ? { onClassified: (job: Job, images: Uint8Array[], classified: Classified) => shadow.offer(job.id!, images, classified) } : {}),
   });
 
   /** The result with the first image's occlusion map for its digit, from the model version that predicted it (POST /predict include=explanation). */
   const explained = async (result: InferenceResult, image: string): Promise<InferenceResult> => {
     const { name, version, variant } = result.model;
     const loaded = await models.get(`${name}@${version}${variant ? `:${variant}` : ''}`);
-    const explanation = await occlusionMap(loaded.engine, decodePixels(image), result.predictions[0]!.prediction);
+    // An uncertain answer (prediction null) is explained for the digit the model found most likely.
+    const { prediction, probabilities } = result.predictions[0]!;
+    const explanation = await occlusionMap(loaded.engine, decodePixels(image), prediction ?? probabilities.indexOf(Math.max(...probabilities)));
     const { engine, backend } = loaded.engine.describe();
     return { ...result, explanation, engine: `${engine} (${backend})` };
   };
@@ -148,11 +166,14 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
     metrics.inferenceRequests.inc({ ...modelLabels(job.returnvalue.model), outcome: 'succeeded' });
     if (job.processedOn && job.finishedOn) metrics.jobSeconds.observe({ queue, outcome: 'succeeded' }, (job.finishedOn - job.processedOn) / 1000);
     log.debug({ job: job.id, batch: job.returnvalue?.batch_images }, 'job succeeded');
+    // Only now, with the answer recorded, may the shadow model read the job.
+    shadow?.completed(job.id!);
   });
   worker.on('failed', (job, error) => {
     metrics.jobs.inc({ queue, outcome: 'failed' });
     metrics.inferenceRequests.inc({ ...requestedModelLabels(job?.data.model, config.DEFAULT_MODEL), outcome: 'failed' });
     log.warn({ job: job?.id, attempts: job?.attemptsMade, err: error }, 'job failed');
+    if (job?.id) shadow?.forget(job.id);
   });
   worker.on('stalled', (jobId) => log.warn({ job: jobId }, 'job stalled (its worker stopped renewing the lock); it will be retried'));
   ctx.health.watch('inference-worker', worker);
@@ -174,6 +195,7 @@ export async function startInferenceConsumer(ctx: ConsumerContext): Promise<Cons
       // close() stops fetching and waits for active jobs, whose batches flush on their timer.
       await Promise.all([worker.close(), ...[...batchers.values()].map((b) => b.drain())]);
       stopWatchingCancels();
+      await shadow?.close();
       await webhookQueue.close();
       await models.dispose();
     },

@@ -8,6 +8,11 @@
  * a micro-batch, it is withdrawn from the batch and `canceled` when BullMQ's
  * signal aborts (the consumer cancels held jobs that got a cancel request,
  * see watchHeldCancels) or its deadline passes.
+ *
+ * An image whose top probability is below the job's `min_confidence` (else
+ * MIN_CONFIDENCE) is answered without a digit (`prediction: null`, `reason:
+ * "uncertain"`): decided here, in the result, so the job view, its events,
+ * webhooks and POST /predict all say the same.
  */
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
@@ -18,20 +23,37 @@ import {
   msUntilDeadline,
   formatFailedReason,
   inferenceJobDataSchema,
+  UNCERTAIN_REASON,
+  type DigitPredictionResult,
   type InferenceJobData,
   type InferenceResult,
+  type ModelInfo,
 } from '@digitq/contracts';
 import type { CancelRequests } from '@digitq/jobs';
 import type { DigitPrediction } from '@digitq/model';
 import { ModelNotFoundError } from '../model-store.ts';
 
+/** What the model read for a job, before min_confidence: what shadow mode compares with. */
+export interface Classified {
+  predictions: DigitPrediction[];
+  model: ModelInfo;
+  /** Images in the forward pass that served the job (micro-batching). */
+  batchSize: number;
+  /** That forward pass's compute time, ms. */
+  computeMs: number;
+}
+
 export interface InferenceProcessorDeps {
-  /** Runs the images through the model's batcher (withdrawn from it when `signal` aborts first); resolves the model key it used. */
-  classify: (modelRef: string | null, images: Uint8Array[], signal?: AbortSignal) => Promise<{ predictions: DigitPrediction[]; model: { name: string; version: string }; batchSize: number }>;
+  /** Runs the images through the model's batcher (withdrawn from it when `signal` aborts first); resolves the model it used. */
+  classify: (modelRef: string | null, images: Uint8Array[], signal?: AbortSignal) => Promise<Classified>;
   cancelRequests: CancelRequests;
   workerId: string;
   log: Logger;
+  /** MIN_CONFIDENCE: the min_confidence of jobs that give none. Default 0: always a digit. */
+  minConfidence?: number;
   onJobStart?: (job: Job) => void;
+  /** Called with what the model read for a job (its images and predictions before min_confidence), before its result is returned. */
+  onClassified?: (job: Job<InferenceJobData, InferenceResult>, images: Uint8Array[], classified: Classified) => void;
 }
 
 /** Said by the consumer when it cancels a held job through BullMQ's signal. */
@@ -63,6 +85,13 @@ function withdrawSignal(canceled: AbortSignal | undefined, deadline: string | un
   };
 }
 
+/** The prediction as answered: without a digit (`reason: "uncertain"`) when its top probability is below `minConfidence`. */
+export function answerOf(prediction: DigitPrediction, minConfidence: number): DigitPredictionResult {
+  const { confidence, probabilities } = prediction;
+  if (confidence < minConfidence) return { prediction: null, confidence, probabilities, reason: UNCERTAIN_REASON };
+  return { prediction: prediction.prediction, confidence, probabilities };
+}
+
 export function createInferenceProcessor(deps: InferenceProcessorDeps) {
   return async function processInference(job: Job<InferenceJobData, InferenceResult>, _token?: string, signal?: AbortSignal): Promise<InferenceResult> {
     deps.onJobStart?.(job);
@@ -85,8 +114,11 @@ export function createInferenceProcessor(deps: InferenceProcessorDeps) {
     }
     const withdraw = withdrawSignal(signal, parsed.data.deadline, deadlineMs);
     try {
-      const { predictions, model, batchSize } = await deps.classify(parsed.data.model, images, withdraw.signal);
-      return { predictions, model, batch_images: batchSize, worker: deps.workerId };
+      const classified = await deps.classify(parsed.data.model, images, withdraw.signal);
+      deps.onClassified?.(job, images, classified);
+      const minConfidence = parsed.data.min_confidence ?? deps.minConfidence ?? 0;
+      const predictions = classified.predictions.map((p) => answerOf(p, minConfidence));
+      return { predictions, model: classified.model, batch_images: classified.batchSize, worker: deps.workerId };
     } catch (error) {
       // Withdrawn from its batch before it ran: canceled, never retried.
       if (withdraw.signal.aborted && error === withdraw.signal.reason) throw error;

@@ -69,16 +69,20 @@ export const COMMANDS: Command[] = [
     name: 'predict',
     args: '<file...>',
     summary: 'Read the digit in each image (POST /predict)',
-    details: [['--model REF', 'name, name@vN or name@vN:variant; default the active model']],
+    details: [
+      ['--model REF', 'name, name@vN or name@vN:variant; default the active model'],
+      ['--min-confidence P', 'below this top probability (0..1) the digit is ? (uncertain); default the server\'s'],
+    ],
     notes: ['Prints a table (FILE DIGIT CONFIDENCE MODEL), one row per file; exit 1 when any image failed.'],
-    options: { model: { type: 'string' } },
+    options: { model: { type: 'string' }, 'min-confidence': { type: 'string' } },
     positionals: { min: 1, max: Infinity },
     async run(ctx, values, files) {
       const images = await readImages(files);
+      const minConfidence = probability('--min-confidence', values['min-confidence']);
       const rows: PredictRow[] = [];
       for (const [i, image] of images.entries()) {
         try {
-          rows.push({ file: files[i]!, result: await ctx.client.predict(image, { model: str(values.model), signal: ctx.signal }), error: null });
+          rows.push({ file: files[i]!, result: await ctx.client.predict(image, { model: str(values.model), minConfidence, signal: ctx.signal }), error: null });
         } catch (error) {
           // One bad image does not hide the others' answers; a server that is gone or a refused key does.
           if (!(error instanceof DigitqError) || error.status === 401 || error.status === 403) throw error;
@@ -97,11 +101,12 @@ export const COMMANDS: Command[] = [
       ['--webhook URL', 'called back when the job finishes'],
       ['--model REF', 'default the active model'],
       ['--priority N', '1 (least urgent) to 10; default 5'],
+      ['--min-confidence P', 'below this top probability (0..1) an image\'s digit is ? (uncertain); default the server\'s'],
       ['--idempotency-key K', 'the same key and images give back the first job'],
       ['--wait', 'wait for the job and print its predictions (exit 1 if it failed)'],
       ...TRANSPORT_HELP,
     ],
-    options: { webhook: { type: 'string' }, model: { type: 'string' }, priority: { type: 'string' }, 'idempotency-key': { type: 'string' }, wait: { type: 'boolean' }, ...transportOptions },
+    options: { webhook: { type: 'string' }, model: { type: 'string' }, priority: { type: 'string' }, 'min-confidence': { type: 'string' }, 'idempotency-key': { type: 'string' }, wait: { type: 'boolean' }, ...transportOptions },
     positionals: { min: 1, max: Infinity },
     async run(ctx, values, files) {
       const images = await readImages(files);
@@ -111,6 +116,7 @@ export const COMMANDS: Command[] = [
         webhook: str(values.webhook),
         model: str(values.model),
         priority,
+        minConfidence: probability('--min-confidence', values['min-confidence']),
         idempotencyKey: str(values['idempotency-key']),
         signal: ctx.signal,
       });
@@ -285,6 +291,14 @@ function number(flag: string, value: Values[string]): number {
 function integer(flag: string, value: Values[string]): number {
   const parsed = number(flag, value);
   if (!Number.isInteger(parsed)) throw new UsageError(`${flag} must be an integer, not ${JSON.stringify(value)}`);
+  return parsed;
+}
+
+/** A flag holding a number from 0 to 1; undefined when absent. */
+function probability(flag: string, value: Values[string]): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = number(flag, value);
+  if (parsed < 0 || parsed > 1) throw new UsageError(`${flag} must be a number from 0 to 1, not ${JSON.stringify(value)}`);
   return parsed;
 }
 

@@ -19,6 +19,9 @@ export function modelName(model: { name: string; version: string | null; variant
   return `${model.name}${model.version ? `@${model.version}` : ''}${model.variant ? `:${model.variant}` : ''}`;
 }
 
+/** A prediction's digit, or `?` when the model was not sure enough (prediction null, reason "uncertain"). */
+export const digitText = (prediction: number | null) => (prediction === null ? '?' : String(prediction));
+
 export interface PredictRow {
   file: string;
   result: PredictResponse | null;
@@ -28,7 +31,7 @@ export interface PredictRow {
 export function predictionTable(rows: PredictRow[]): string {
   return table(
     ['FILE', 'DIGIT', 'CONFIDENCE', 'MODEL'],
-    rows.map((r) => (r.result ? [r.file, String(r.result.prediction), percent(r.result.confidence), modelName(r.result.model)] : [r.file, 'error', r.error ?? '', ''])),
+    rows.map((r) => (r.result ? [r.file, digitText(r.result.prediction), percent(r.result.confidence), modelName(r.result.model)] : [r.file, 'error', r.error ?? '', ''])),
   );
 }
 
@@ -40,7 +43,7 @@ export function jobText(job: JobView, files?: string[]): string {
     head +
     table(
       ['#', 'FILE', 'DIGIT', 'CONFIDENCE'],
-      job.output.predictions.map((p, i) => [String(i + 1), files?.[i] ?? '-', String(p.prediction), percent(p.confidence)]),
+      job.output.predictions.map((p, i) => [String(i + 1), files?.[i] ?? '-', digitText(p.prediction), percent(p.confidence)]),
     )
   );
 }
