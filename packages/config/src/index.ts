@@ -106,6 +106,16 @@ export const configSchema = z.object({
   MODELS_DIR: z.string().min(1).default('./models'),
   /** Folder holding the MNIST IDX files. */
   DATA_DIR: z.string().min(1).default('./.data/mnist'),
+  /**
+   * Most corrections (POST /v1/jobs/{id}/feedback) kept per owner; a new one beyond it drops that owner's
+   * oldest. Each costs about 1.3 KB in Redis and two small files in FEEDBACK_DIR.
+   */
+  FEEDBACK_MAX_PER_OWNER: intIn(1, 1_000_000).default(10_000),
+  /**
+   * Where corrections are copied to disk (`<id>.png` and `<id>.json` each): the API restores them from here at
+   * start when Redis holds none (its data was lost). Share it between API instances, or give each the same copy.
+   */
+  FEEDBACK_DIR: z.string().min(1).default('./.data/feedback'),
   /** Base URL the dataset downloader fetches the four MNIST files from. */
   MNIST_BASE_URL: z.string().url().default('https://storage.googleapis.com/cvdf-datasets/mnist/'),
   /** Name of the model served when a job names none. */
