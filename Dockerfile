@@ -26,6 +26,7 @@ COPY packages/client/package.json packages/client/
 COPY packages/config/package.json packages/config/
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/datasets/package.json packages/datasets/
+COPY packages/evaluation/package.json packages/evaluation/
 COPY packages/imaging/package.json packages/imaging/
 COPY packages/jobs/package.json packages/jobs/
 COPY packages/model/package.json packages/model/

@@ -22,6 +22,9 @@ export const FEEDBACK_HELDBACK_DATASET = 'feedback-heldback';
 export const ROBUSTNESS_DATASET_PREFIX = 'robustness/';
 export const robustnessDatasetKey = (degradationId: string): string => `${ROBUSTNESS_DATASET_PREFIX}${degradationId}`;
 
+/** The report's file in a version folder, beside metadata.json. */
+export const REPORT_JSON = 'report.json';
+
 export const modelVersionRefSchema = z.object({ name: modelNameSchema, version: modelVersionSchema });
 export type ModelVersionRef = z.infer<typeof modelVersionRefSchema>;
 
@@ -48,6 +51,8 @@ export const reliabilityBinSchema = z.object({
 export type ReliabilityBin = z.infer<typeof reliabilityBinSchema>;
 
 export const classificationMetricsSchema = z.object({
+  /** What the dataset is, for people (a degradation's label, e.g. "scanned at 16x16 and binarised"). */
+  label: z.string().optional(),
   count: z.number().int(),
   accuracy: z.number(),
   error_rate: z.number(),
@@ -59,6 +64,8 @@ export const classificationMetricsSchema = z.object({
   confusion: z.array(z.array(z.number().int()).length(10)).length(10),
   per_class: z.array(perClassMetricsSchema).length(10),
   reliability: z.array(reliabilityBinSchema),
+  /** Robustness sets: images the preprocessing refused (the API would answer 422); scored as a blank frame, so nearly always as errors. */
+  rejected: z.number().int().optional(),
 });
 export type ClassificationMetrics = z.infer<typeof classificationMetricsSchema>;
 

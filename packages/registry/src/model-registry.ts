@@ -24,7 +24,18 @@ import {
   writeActiveVersion,
 } from './model-folders.ts';
 import type { Redis } from 'ioredis';
-import { DEFAULT_MODEL_VARIANT, MODEL_NAME_PATTERN, modelMetadataSchema, modelVariantSchema, type ModelMetadata, type ModelList, type ModelVariant } from '@digitq/contracts';
+import {
+  DEFAULT_MODEL_VARIANT,
+  MODEL_NAME_PATTERN,
+  REPORT_JSON,
+  evaluationReportSchema,
+  modelMetadataSchema,
+  modelVariantSchema,
+  type EvaluationReport,
+  type ModelMetadata,
+  type ModelList,
+  type ModelVariant,
+} from '@digitq/contracts';
 
 /** Files every version has; the checksums in its metadata cover them. */
 const SERVED_FILES = ['model.json', 'weights.bin'] as const;
@@ -66,7 +77,7 @@ export class ModelRegistry {
     return [this.prefix, 'models', ...parts].join(':');
   }
 
-  /** Registers a version folder from disk (metadata + artifacts). Re-registering identical files is a no-op. */
+  /** Registers a version folder from disk (metadata + artifacts; its report.json too, see storeFolderReport). Re-registering identical files is a no-op. */
   async publishFolder(dir: string): Promise<ModelMetadata> {
     const metadata = modelMetadataSchema.parse(JSON.parse(await readFile(join(dir, METADATA_JSON), 'utf8')));
     const files: Record<string, Buffer> = {};
@@ -84,6 +95,7 @@ export class ModelRegistry {
       if (existing.files['weights.bin'] !== metadata.files['weights.bin']) {
         throw new RegistryError('MODEL_VERSION_CONFLICT', `${name}@${version} is already registered with different weights`);
       }
+      await this.storeFolderReport(dir, metadata);
       // The same version with files exported since it was registered (model.onnx, variants): add them.
       const added = checksummedFiles(metadata).filter((file) => !existing.files[file]);
       if (added.length === 0) return existing;
@@ -106,6 +118,7 @@ export class ModelRegistry {
       .zadd(this.key(name, 'versions'), versionNumber(version), version)
       .sadd(this.key('names'), name)
       .exec();
+    await this.storeFolderReport(dir, metadata);
     return metadata;
   }
 
@@ -131,6 +144,38 @@ export class ModelRegistry {
   async get(name: string, version: string): Promise<ModelMetadata | null> {
     const raw = await this.redis.get(this.key(name, version, 'meta'));
     return raw ? modelMetadataSchema.parse(JSON.parse(raw)) : null;
+  }
+
+  /**
+   * Stores a registered version's evaluation report: in Redis beside its
+   * metadata, and as report.json in this machine's folder of it when there is one.
+   */
+  async saveReport(report: EvaluationReport): Promise<void> {
+    const parsed = evaluationReportSchema.parse(report);
+    const { name, version } = parsed.model;
+    if (!(await this.get(name, version))) throw new RegistryError('MODEL_NOT_FOUND', `model ${name}@${version} is not registered`);
+    await this.redis.set(this.key(name, version, 'report'), JSON.stringify(parsed));
+    const dir = join(this.modelsDir, name, version);
+    if (existsSync(join(dir, METADATA_JSON))) await writeAtomically(join(dir, REPORT_JSON), JSON.stringify(parsed, null, 2) + '\n');
+  }
+
+  /** A version's evaluation report, or null when none was computed (or the version is unknown). */
+  async getReport(name: string, version: string): Promise<EvaluationReport | null> {
+    const raw = await this.redis.get(this.key(name, version, 'report'));
+    return raw ? evaluationReportSchema.parse(JSON.parse(raw)) : null;
+  }
+
+  /**
+   * A folder's report goes to Redis unless Redis holds a newer one: every
+   * machine syncs its disk at start, and an old report.json on one machine
+   * must not replace the one another machine computed since.
+   */
+  private async storeFolderReport(dir: string, metadata: ModelMetadata): Promise<void> {
+    const report = await readFolderReport(dir, metadata);
+    if (!report) return;
+    const current = await this.getReport(report.model.name, report.model.version).catch(() => null);
+    if (current && current.created_at >= report.created_at) return;
+    await this.redis.set(this.key(report.model.name, report.model.version, 'report'), JSON.stringify(report));
   }
 
   async activeVersion(name: string): Promise<string | null> {
@@ -231,6 +276,8 @@ export class ModelRegistry {
     await mkdir(tmp, { recursive: true });
     try {
       for (const [file, bytes] of Object.entries(files)) await writeFile(join(tmp, file), bytes);
+      const report = await this.redis.get(this.key(name, version, 'report'));
+      if (report) await writeFile(join(tmp, REPORT_JSON), JSON.stringify(JSON.parse(report), null, 2) + '\n');
       await writeFile(join(tmp, METADATA_JSON), JSON.stringify(metadata, null, 2) + '\n');
       await rename(tmp, dir).catch(async (error: NodeJS.ErrnoException) => {
         // Another process on this machine fetched it first.
@@ -263,6 +310,22 @@ export class ModelRegistry {
       ...(registered.variants || local.variants ? { variants: { ...local.variants, ...registered.variants } } : {}),
     };
     await writeAtomically(join(dir, METADATA_JSON), JSON.stringify(updated, null, 2) + '\n');
+  }
+}
+
+/**
+ * The folder's report.json when it is a valid report of this version. A
+ * report is derived data (npm run model:report makes it again), so one that
+ * does not parse or names another version is left out rather than failing
+ * the registration of the model itself.
+ */
+async function readFolderReport(dir: string, metadata: ModelMetadata): Promise<EvaluationReport | null> {
+  if (!existsSync(join(dir, REPORT_JSON))) return null;
+  try {
+    const report = evaluationReportSchema.parse(JSON.parse(await readFile(join(dir, REPORT_JSON), 'utf8')));
+    return report.model.name === metadata.name && report.model.version === metadata.version ? report : null;
+  } catch {
+    return null;
   }
 }
 
