@@ -8,7 +8,8 @@
  * `completed`), and only then does the shadow model run, one job at a time,
  * in the background. Anything that goes wrong on the shadow path (the model
  * does not load, a forward pass fails, Redis refuses the record) is logged
- * and counted, and the job is long finished. Under load, shadowed jobs
+ * and counted, and the job is long finished; a model that failed to load is
+ * tried again after LOAD_RETRY_MS, not on every job. Under load, shadowed jobs
  * beyond MAX_WAITING are skipped rather than queued, so shadow mode cannot
  * build a backlog of its own.
  *
@@ -33,6 +34,8 @@ const MAX_WAITING = 32;
  * finished elsewhere) would otherwise stay forever. The oldest go first.
  */
 const MAX_HELD = 1024;
+/** After the shadow model failed to load, jobs are not compared (counted failed) for this long before loading is tried again. */
+const LOAD_RETRY_MS = 60_000;
 const MS_PER_S = 1000;
 
 export interface ShadowRunnerOptions {
@@ -59,6 +62,8 @@ export class ShadowRunner {
   private readonly labels: { model: string; version: string };
   private waiting = 0;
   private tail: Promise<void> = Promise.resolve();
+  /** Until when the shadow model is not tried again after it failed to load (ms since the epoch). */
+  private unloadableUntil = 0;
 
   constructor(private readonly options: ShadowRunnerOptions) {
     const ref = parseModelRef(options.model);
@@ -100,8 +105,21 @@ export class ShadowRunner {
   /** Never throws: the job is finished, whatever happens here. */
   private async compare(jobId: string, observation: Observation): Promise<void> {
     const { metrics, log } = this.options;
+    if (Date.now() < this.unloadableUntil) {
+      metrics.shadowJobs.inc({ ...this.labels, outcome: 'failed' });
+      return;
+    }
+    let shadow: LoadedModel;
     try {
-      const shadow = await this.options.load(this.options.model);
+      shadow = await this.options.load(this.options.model);
+    } catch (error) {
+      // Loading is not retried for every job: a missing or broken candidate would cost a load attempt per shadowed job.
+      this.unloadableUntil = Date.now() + LOAD_RETRY_MS;
+      metrics.shadowJobs.inc({ ...this.labels, outcome: 'failed' });
+      log.error({ err: error, shadow: this.options.model, retry_ms: LOAD_RETRY_MS }, 'the shadow model failed to load; jobs are answered as usual and not compared until it loads');
+      return;
+    }
+    try {
       const started = performance.now();
       const predictions = await classifyBatch(shadow.engine, packModelBatch(observation.images));
       const shadowMs = performance.now() - started;

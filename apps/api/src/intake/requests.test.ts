@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@digitq/contracts';
-import { acceptsEventStream, parseCancelAfter, readJobDeadline, } from './requests.ts';
+import { acceptsEventStream, parseCancelAfter, readJobDeadline, readJsonJobRequest, readMultipartJobRequest, readPredictRequest } from './requests.ts';
 import type { JobRequest } from '../use-cases/jobs.ts';
 
 describe('Cancel-After', () => {
@@ -52,5 +52,38 @@ describe('Accept: text/event-stream', () => {
     [undefined, false],
   ])('%j streams: %s', (accept, streams) => {
     expect(acceptsEventStream(accept)).toBe(streams);
+  });
+});
+
+describe('min_confidence', () => {
+  const file = { field: 'file', name: 'a.png', bytes: new Uint8Array([1]) };
+  const codeOf = (read: () => unknown) => {
+    try {
+      read();
+      return null;
+    } catch (error) {
+      return (error as AppError).code;
+    }
+  };
+
+  it('POST /predict: a form field or the query, the form field winning; absent: null (the worker default)', () => {
+    expect(readPredictRequest([file], { min_confidence: '0.8' }).minConfidence).toBe(0.8);
+    expect(readPredictRequest([file], {}, { min_confidence: '.5' }).minConfidence).toBe(0.5);
+    expect(readPredictRequest([file], { min_confidence: '1' }, { min_confidence: '0.2' }).minConfidence).toBe(1);
+    expect(readPredictRequest([file], {}).minConfidence).toBeNull();
+  });
+
+  it('POST /v1/jobs: a number in JSON, text in a form', () => {
+    expect(readJsonJobRequest({ images: ['aGVsbG8='], min_confidence: 0.9 }, 4).minConfidence).toBe(0.9);
+    expect(readMultipartJobRequest([{ ...file, field: 'image' }], { min_confidence: '0' }, 4).minConfidence).toBe(0);
+    expect(readJsonJobRequest({ images: ['aGVsbG8='] }, 4).minConfidence).toBeNull();
+  });
+
+  it('is VALIDATION_FAILED outside 0..1 or when not a number', () => {
+    expect(codeOf(() => readPredictRequest([file], { min_confidence: '1.5' }))).toBe('VALIDATION_FAILED');
+    expect(codeOf(() => readPredictRequest([file], {}, { min_confidence: 'high' }))).toBe('VALIDATION_FAILED');
+    expect(codeOf(() => readJsonJobRequest({ images: ['aGVsbG8='], min_confidence: -0.1 }, 4))).toBe('VALIDATION_FAILED');
+    expect(codeOf(() => readJsonJobRequest({ images: ['aGVsbG8='], min_confidence: '0.5' }, 4))).toBe('VALIDATION_FAILED');
+    expect(codeOf(() => readMultipartJobRequest([{ ...file, field: 'image' }], { min_confidence: '2' }, 4))).toBe('VALIDATION_FAILED');
   });
 });
