@@ -124,7 +124,7 @@ describe('GET /openapi.json', () => {
     for (const [path, item] of Object.entries(paths)) {
       for (const [method, operation] of Object.entries(item)) {
         for (const [status, response] of Object.entries(operation.responses as Record<string, any>)) {
-          const media = response.content?.['application/json'] ?? response.content?.['text/plain'] ?? response.content?.['text/event-stream'];
+          const media = response.content?.['application/json'] ?? response.content?.['text/plain'] ?? response.content?.['text/event-stream'] ?? response.content?.['image/svg+xml'];
           expect(media?.example ?? media?.examples, `${method.toUpperCase()} ${path} ${status} has an example`).toBeDefined();
         }
       }

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import {
   createJobFieldsSchema,
   createJobJsonBodySchema,
+  evaluationReportSchema,
   healthResponseSchema,
   jobListSchema,
   jobViewSchema,
@@ -48,6 +49,8 @@ import {
   readListJobsQuery,
   activationQuerySchema,
   readActivation,
+  readReportChart,
+  reportChartQuerySchema,
   readModelVersionRef,
   readMultipartJobRequest,
   readPredictRequest,
@@ -70,11 +73,12 @@ import {
   webhookAttemptsExample,
   workerListExample,
 } from './openapi-examples.ts';
+import { modelReportExample } from './report-example.ts';
 import { readinessProblems, type ReadinessDeps } from '../readiness.ts';
 import type { IntakeDeps } from '../use-cases/deps.ts';
 import { EVENT_HEARTBEAT_MS, EventStreamSlots, openJobEvents, type JobStreamItem } from '../use-cases/events.ts';
 import { cancelJob, getJob, isFinished, listJobWebhookAttempts, listJobs, submitJob } from '../use-cases/jobs.ts';
-import { activateModel, getModel, listModels } from '../use-cases/models.ts';
+import { REPORT_CHARTS, activateModel, getModel, getModelReport, listModels, renderModelReportChart, renderReportChart, type ReadShadowFigures, type ReportChart } from '../use-cases/models.ts';
 import { jobPath, trainingPath } from '../use-cases/paths.ts';
 import { predictDigit } from '../use-cases/predict.ts';
 import { listQueueCounts } from '../use-cases/queues.ts';
@@ -92,6 +96,12 @@ export const METRICS_PATH = '/metrics';
 /** A training request is a few settings; 16 KiB leaves room for a long webhook URL and dataset path. */
 const TRAINING_BODY_LIMIT_BYTES = 16 * 1024;
 const NOT_READY_STATUS = 503;
+const SVG_CONTENT_TYPE = 'image/svg+xml; charset=utf-8';
+const REPORT_CHART_SUMMARIES: Record<ReportChart, string> = {
+  confusion: "The version's confusion matrix (rows: true digit, columns: read as), as SVG",
+  reliability: "The version's reliability diagram (accuracy against confidence per bin, on the calibrated probabilities), as SVG",
+  robustness: "The version's accuracy per robustness degradation (low-resolution scans, binarisation, digits filling the box, thick and thin pens), as SVG",
+};
 
 /** A failed job's own codes, answered by POST /predict when the job it waited on failed. */
 const JOB_FAILURES: DocumentedError[] = (['JOB_CANCELED', 'JOB_FAILED'] as const).map((code) => ({ code, status: jobFailureStatus(code) }));
@@ -113,6 +123,8 @@ export interface RouteContext {
   maxImagesPerJob: number;
   /** The queues GET /v1/queues counts (inference, training, webhooks). */
   queues: readonly Queue[];
+  /** A version's live shadow-mode figures for its report (absent: reports carry what was stored). */
+  shadowFigures?: ReadShadowFigures;
 }
 
 function jobRef(request: HttpRequest): { owner: string; id: string } {
@@ -569,6 +581,39 @@ export function createRoutes(ctx: RouteContext): Route[] {
       errors: ['VALIDATION_FAILED', 'MODEL_NOT_FOUND'],
       handler: async (request) => ({ status: 200, body: await getModel(readModelVersionRef(request.params), intake) }),
     },
+    {
+      method: 'get',
+      path: '/v1/models/:name/:version/report',
+      operationId: 'getModelReport',
+      tags: ['models'],
+      summary: "The version's evaluation report: accuracy, confusion, per-digit precision and recall, calibration, robustness, held-back feedback, promotion",
+      description:
+        "Computed when the version was registered by a training (or by `npm run model:report`): every dataset's figures on the calibrated probabilities serving returns (MNIST test, each degradation of the robustness suite, the users' held-back corrections when there were any), the temperature and the calibration error before and after it, and why it was or was not promoted. `shadow` holds live figures while the version runs in shadow mode (SHADOW_MODEL). 404 MODEL_NOT_FOUND when the version, or a report of it, does not exist.",
+      access: 'apiKey',
+      body: none,
+      request: { params: modelParams },
+      responses: { 200: json(evaluationReportSchema.meta({ id: 'EvaluationReport' }), modelReportExample, 'The report') },
+      errors: ['VALIDATION_FAILED', 'MODEL_NOT_FOUND'],
+      handler: async (request) => ({ status: 200, body: await getModelReport(readModelVersionRef(request.params), { ...intake, shadowFigures: ctx.shadowFigures }) }),
+    },
+    ...REPORT_CHARTS.map(
+      (chart): Route => ({
+        method: 'get',
+        path: `/v1/models/:name/:version/report/${chart}.svg`,
+        operationId: `getModelReport${chart[0]!.toUpperCase()}${chart.slice(1)}Svg`,
+        tags: ['models'],
+        summary: REPORT_CHART_SUMMARIES[chart],
+        access: 'apiKey',
+        body: none,
+        request: { params: modelParams, query: reportChartQuerySchema },
+        responses: { 200: { description: 'An SVG image', content: { 'image/svg+xml': { schema: z.string(), example: renderReportChart(modelReportExample, chart) } } } },
+        errors: ['VALIDATION_FAILED', 'MODEL_NOT_FOUND'],
+        handler: async (request) => ({
+          status: 200,
+          text: { contentType: SVG_CONTENT_TYPE, content: await renderModelReportChart({ ...readReportChart(request.params, request.query), chart }, intake) },
+        }),
+      }),
+    ),
     {
       // Changes the model every tenant gets: on the operator surface, behind the admin guard, not an API key.
       method: 'post',

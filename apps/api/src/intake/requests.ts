@@ -183,3 +183,19 @@ export function readActivation(params: { name?: unknown; version?: unknown }, qu
   const { variant } = parseOrThrow(activationQuerySchema, query ?? {}, 'query');
   return { ...readModelVersionRef(params), variant: variant ?? DEFAULT_MODEL_VARIANT };
 }
+
+export const reportChartQuerySchema = z.object({
+  dataset: z
+    .string()
+    .min(1)
+    .max(100)
+    .optional()
+    .meta({ description: 'Which dataset of the report the confusion matrix or reliability diagram shows (default mnist-test), e.g. feedback-heldback or robustness/downsample-8', example: 'feedback-heldback' }),
+  compare_to: modelVersionSchema.optional().meta({ description: 'Another version of the model drawn beside this one as "before" (reliability and robustness charts)', example: 'v1' }),
+});
+
+/** GET /v1/models/:name/:version/report/<chart>.svg?dataset=&compare_to=: the version and what the chart shows. */
+export function readReportChart(params: { name?: unknown; version?: unknown }, query: unknown): ModelVersionRef & { dataset?: string; compareTo?: string } {
+  const { dataset, compare_to } = parseOrThrow(reportChartQuerySchema, query ?? {}, 'query');
+  return { ...readModelVersionRef(params), ...(dataset && { dataset }), ...(compare_to && { compareTo: compare_to }) };
+}

@@ -1,5 +1,5 @@
-/** Trainings: start (at most once per Idempotency-Key), read, cancel. The training runs on a worker started with `--queues training`. */
-import { AppError, type TrainingRequest, type TrainingView } from '@digitq/contracts';
+/** Trainings: start (at most once per Idempotency-Key; a fine-tuning's base checked first), read, cancel. The training runs on a worker started with `--queues training`. */
+import { AppError, parseModelRef, type TrainingRequest, type TrainingView } from '@digitq/contracts';
 import type { IntakeDeps } from './deps.ts';
 import { recordCanceled, recordQueued } from './events.ts';
 import { createOnce, type IdempotencyInput } from './idempotency.ts';
@@ -23,12 +23,30 @@ function trainingNotFound(id: string): AppError {
   return new AppError('JOB_NOT_FOUND', `no training ${id}`);
 }
 
+/**
+ * A fine-tuning's base must be a registered version (MODEL_NOT_FOUND), or a
+ * model with an active version, and its architecture is the base's
+ * (UNPROCESSABLE when the request names another). Checked here so a client
+ * hears at once; the worker checks again when the training starts.
+ */
+async function checkBase(request: TrainingRequest, deps: Pick<IntakeDeps, 'registry'>): Promise<void> {
+  if (!request.base) return;
+  const { name, version: pinned } = parseModelRef(request.base);
+  const version = pinned ?? (await deps.registry.activeVersion(name));
+  const metadata = version ? await deps.registry.get(name, version) : null;
+  if (!version || !metadata) throw new AppError('MODEL_NOT_FOUND', pinned ? `no model ${request.base} to fine-tune` : `model ${name} has no active version to fine-tune`);
+  if (request.architecture && request.architecture !== metadata.architecture) {
+    throw new AppError('UNPROCESSABLE', `base ${name}@${version} is ${metadata.architecture}, not ${request.architecture}: leave architecture out to fine-tune it`);
+  }
+}
+
 export async function startTraining(
   input: StartTrainingInput,
-  deps: Pick<IntakeDeps, 'trainings' | 'webhookGuard' | 'idempotency' | 'redis' | 'prefix'>,
+  deps: Pick<IntakeDeps, 'trainings' | 'webhookGuard' | 'idempotency' | 'redis' | 'prefix' | 'registry'>,
 ): Promise<{ training: TrainingView; replayed: boolean }> {
   const { owner, request } = input;
   const create = async (id?: string) => {
+    await checkBase(request, deps);
     if (request.webhook) await checkWebhookUrl(deps.webhookGuard, request.webhook);
     const webhook = request.webhook ? { url: request.webhook, events: request.webhook_events_filter ?? DEFAULT_TRAINING_WEBHOOK_EVENTS } : null;
     const training = await deps.trainings.submit(request, owner, webhook, id);
