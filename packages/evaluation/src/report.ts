@@ -11,11 +11,13 @@ import {
   MNIST_TEST_DATASET,
   PIXELS_PER_IMAGE,
   evaluationReportSchema,
+  packModelBatch,
   robustnessDatasetKey,
   type ClassificationMetrics,
   type EvaluationReport,
   type ModelVersionRef,
 } from '@digitq/contracts';
+import type { DigitDataset } from '@digitq/datasets';
 import { classificationMetrics, expectedCalibrationError } from './metrics.ts';
 import type { RobustnessSet } from './robustness-suite.ts';
 import { applyTemperature, fitTemperature } from './temperature.ts';
@@ -27,6 +29,13 @@ export type Classify = (pixels: Float32Array, n: number) => Promise<Float32Array
 export interface LabelledImages {
   readonly pixels: Float32Array;
   readonly labels: ArrayLike<number>;
+}
+
+/** A dataset's images as the worker feeds them to a model (bytes / 255, packModelBatch) with its labels. */
+export function labelledImagesOf(set: DigitDataset): LabelledImages {
+  const pixels = set.rows * set.cols;
+  const images = Array.from({ length: set.count }, (_, i) => set.images.subarray(i * pixels, (i + 1) * pixels));
+  return { pixels: packModelBatch(images), labels: set.labels };
 }
 
 /** Images per classify call: big enough for the engines' batching to pay, small enough to bound memory. */

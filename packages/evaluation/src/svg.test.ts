@@ -78,8 +78,8 @@ describe('report SVGs', () => {
     const compared = renderRobustnessSvg(after, { compareTo: before });
     await parses(compared);
     expect(compared).toContain('>before 76.00%</text>');
-    expect(compared).toContain('>after 94.00%</text>');
-    expect(compared).toContain('downsample-8 76.00% before, 94.00% after (200 images)');
+    expect(compared).toContain('>after 94.00% (errors x0.25)</text>');
+    expect(compared).toContain('downsample-8 76.00% before, 94.00% after (200 images), error rate x0.25');
   });
 
   it('names the missing dataset when asked for one the report lacks', () => {

@@ -50,7 +50,7 @@ function text(x: number, y: number, content: string, attributes = ''): string {
   return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" fill="${COLOUR.text}" ${attributes}>${escapeXml(content)}</text>`;
 }
 
-const CONFUSION = { cell: 40, left: 70, top: 60, bottom: 50 } as const;
+const CONFUSION = { cell: 40, left: 70, top: 66, bottom: 50 } as const;
 
 /** The confusion matrix (rows: true digit, columns: predicted) with every count written in its cell; shade = share of the row. */
 export function renderConfusionSvg(report: EvaluationReport, options: Pick<ChartOptions, 'dataset'> = {}): string {
@@ -138,13 +138,21 @@ export function renderReliabilitySvg(report: EvaluationReport, options: ChartOpt
     });
   };
   const gap = 2;
+  const half = (binWidth - gap) / 2;
   if (before) {
-    const half = (binWidth - gap) / 2;
     bars(before.reliability, COLOUR.before, gap / 2, half, 'before');
     bars(metrics.reliability, COLOUR.after, gap / 2 + half, half, 'after');
   } else {
     bars(metrics.reliability, COLOUR.after, gap / 2, binWidth - gap, 'right');
   }
+  // The bin's mean confidence as a tick across its bar: the gap between tick and bar top is the bin's miscalibration.
+  metrics.reliability.forEach((bin) => {
+    if (bin.count === 0) return;
+    const y = sy(bin.confidence!).toFixed(1);
+    // Across the report's own bar (the right half when a "before" bar stands beside it).
+    const x1 = sx(bin.lower) + gap / 2 + (before ? half : 0);
+    body.push(`<line x1="${x1.toFixed(1)}" y1="${y}" x2="${(sx(bin.upper) - gap / 2).toFixed(1)}" y2="${y}" stroke="${COLOUR.text}" stroke-width="2"/>`);
+  });
   body.push(`<line x1="${sx(0)}" y1="${sy(0)}" x2="${sx(1)}" y2="${sy(1)}" stroke="${COLOUR.diagonal}" stroke-width="1.5" stroke-dasharray="5 4"/>`);
   // Counts under the axis, one per bin (rotated: 15 numbers of up to five digits in 420 px).
   metrics.reliability.forEach((bin) => {
@@ -159,11 +167,12 @@ export function renderReliabilitySvg(report: EvaluationReport, options: ChartOpt
     const y = sy(1) + 16 + i * 16;
     body.push(`<rect x="${sx(0) + 10}" y="${y - 9}" width="10" height="10" fill="${colour}"/>`, text(sx(0) + 26, y, name!, 'font-size="11"'));
   });
-  body.push(text(sx(0) + 10, sy(1) + 16 + legend.length * 16, 'dashed: perfect calibration', `font-size="11" fill-opacity="0.9"`));
+  body.push(text(sx(0) + 10, sy(1) + 16 + legend.length * 16, 'black tick: mean confidence in the bin', 'font-size="11"'));
+  body.push(text(sx(0) + 10, sy(1) + 32 + legend.length * 16, 'dashed: perfect calibration', 'font-size="11"'));
   return svgDocument(width, height, title, desc, body);
 }
 
-const ROBUSTNESS = { left: 190, barArea: 360, right: 130, top: 56, row: 30, comparedRow: 40, bottom: 40 } as const;
+const ROBUSTNESS = { left: 190, barArea: 360, right: 200, top: 56, row: 30, comparedRow: 40, bottom: 40, legend: 24 } as const;
 
 /** The datasets a robustness chart shows: the MNIST test set first, then every degradation in the report's order. */
 function robustnessDatasets(report: EvaluationReport): string[] {
@@ -177,7 +186,8 @@ export function renderRobustnessSvg(report: EvaluationReport, options: Pick<Char
   const datasets = robustnessDatasets(report);
   const rowHeight = before ? ROBUSTNESS.comparedRow : ROBUSTNESS.row;
   const width = ROBUSTNESS.left + ROBUSTNESS.barArea + ROBUSTNESS.right;
-  const height = ROBUSTNESS.top + datasets.length * rowHeight + ROBUSTNESS.bottom;
+  const height = ROBUSTNESS.top + datasets.length * rowHeight + ROBUSTNESS.bottom + (before ? ROBUSTNESS.legend : 0);
+  const plotBottom = ROBUSTNESS.top + datasets.length * rowHeight;
   const sx = (accuracy: number) => ROBUSTNESS.left + accuracy * ROBUSTNESS.barArea;
   const title = before ? `Robustness: ${modelName(before)} (before) and ${modelName(report)} (after)` : `Robustness of ${modelName(report)}`;
   const rows = datasets.map((dataset) => {
@@ -189,28 +199,33 @@ export function renderRobustnessSvg(report: EvaluationReport, options: Pick<Char
   const desc =
     'Accuracy per dataset: ' +
     rows
-      .map((r) => `${r.name} ${r.previous ? `${percent(r.previous.accuracy)} before, ` : ''}${percent(r.after.accuracy)}${r.previous ? ' after' : ''} (${r.after.count} images)`)
+      .map(
+        (r) =>
+          `${r.name} ${r.previous ? `${percent(r.previous.accuracy)} before, ` : ''}${percent(r.after.accuracy)}${r.previous ? ' after' : ''} (${r.after.count} images)` +
+          (r.previous && r.previous.error_rate > 0 ? `, error rate x${(r.after.error_rate / r.previous.error_rate).toFixed(2)}` : ''),
+      )
       .join('; ') +
     '.';
   const body = [text(10, 22, title, 'font-size="14" font-weight="bold"'), text(10, 40, 'accuracy on each dataset (robustness/<id>: MNIST test digits degraded, then preprocessed as uploads)', 'font-size="11"')];
   for (let k = 0; k <= 4; k++) {
     const v = k / 4;
-    body.push(`<line x1="${sx(v)}" y1="${ROBUSTNESS.top - 4}" x2="${sx(v)}" y2="${height - ROBUSTNESS.bottom + 4}" stroke="${COLOUR.grid}" stroke-width="0.5"/>`);
-    body.push(text(sx(v), height - ROBUSTNESS.bottom + 18, percent(v, 0), 'font-size="10" text-anchor="middle"'));
+    body.push(`<line x1="${sx(v)}" y1="${ROBUSTNESS.top - 4}" x2="${sx(v)}" y2="${plotBottom + 4}" stroke="${COLOUR.grid}" stroke-width="0.5"/>`);
+    body.push(text(sx(v), plotBottom + 18, percent(v, 0), 'font-size="10" text-anchor="middle"'));
   }
   rows.forEach((row, i) => {
     const y = ROBUSTNESS.top + i * rowHeight;
     body.push(`<g><title>${escapeXml(row.label ?? row.name)}</title>`);
     body.push(text(ROBUSTNESS.left - 8, y + rowHeight / 2 + 4, row.name, 'font-size="11" text-anchor="end"'));
-    const bar = (metrics: ClassificationMetrics, top: number, barHeight: number, colour: string, series: string) => {
+    const bar = (metrics: ClassificationMetrics, top: number, barHeight: number, colour: string, caption: string) => {
       body.push(`<rect x="${sx(0)}" y="${top.toFixed(1)}" width="${(sx(metrics.accuracy) - sx(0)).toFixed(1)}" height="${barHeight}" fill="${colour}"/>`);
-      body.push(text(sx(1) + 6, top + barHeight - 3, `${series}${percent(metrics.accuracy)}`, 'font-size="10"'));
+      body.push(text(sx(1) + 6, top + barHeight - 3, caption, 'font-size="10"'));
     };
     if (row.previous) {
-      bar(row.previous, y + 4, 15, COLOUR.before, 'before ');
-      bar(row.after, y + 20, 15, COLOUR.after, 'after ');
+      const ratio = row.previous.error_rate > 0 ? ` (errors x${(row.after.error_rate / row.previous.error_rate).toFixed(2)})` : '';
+      bar(row.previous, y + 4, 15, COLOUR.before, `before ${percent(row.previous.accuracy)}`);
+      bar(row.after, y + 20, 15, COLOUR.after, `after ${percent(row.after.accuracy)}${ratio}`);
     } else {
-      bar(row.after, y + 5, rowHeight - 10, COLOUR.after, '');
+      bar(row.after, y + 5, rowHeight - 10, COLOUR.after, percent(row.after.accuracy));
     }
     body.push('</g>');
   });
