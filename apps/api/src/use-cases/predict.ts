@@ -73,7 +73,7 @@ export async function predictDigit(input: PredictInput, deps: Pick<IntakeDeps, '
   const include = input.include ?? [];
   // The engine is named by the worker that ran the job, so it is asked for like the explanation.
   const explain = include.includes('explanation') || include.includes('engine');
-  const { job, outcome: ended } = await deps.jobs.submitAndWait({ images, model: input.model, owner: input.owner, webhook: null, minConfidence: input.minConfidence ?? null, ...(explain ? { explain } : {}) }, deps.predictTimeoutMs);
+  const { job, outcome: ended } = await deps.jobs.submitAndWait({ images, model: input.model, owner: input.owner, webhook: null, ...(explain ? { explain } : {}), ...(input.minConfidence != null ? { minConfidence: input.minConfidence } : {}) }, deps.predictTimeoutMs);
   const result = ended?.status === 'completed' ? (ended.returnvalue as InferenceResult | null) : null;
   const prediction = result?.predictions[0];
   if (result && prediction) return { ...prediction, model: result.model, job_id: job.id, ...included(include, images[0]!, result) };
