@@ -2,6 +2,8 @@
  * npm run train -- --dataset mnist --epochs 12 [--architecture digitnet-bn]
  *   [--batch-size 64] [--learning-rate 0.003] [--augment default|mild|none] [--validation-split 0.05]
  *   [--limit N] [--name digitnet] [--seed 1] [--resume <run-dir>] [--backend auto]
+ *   [--base models/digitnet/v1]   (fine-tune: start from that version's weights)
+ *   [--augment robust]            (also degrade half the images like low-resolution scans and forms)
  *
  * Trains a model, checkpointing every epoch under runs/<name>-<stamp>/ (resume
  * with --resume), then writes models/<name>/<version>/ and prints its
@@ -14,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '@digitq/config';
 import { loadMnist, loadTrainingDataset, sliceDataset } from '@digitq/datasets';
-import { preprocessDigitImage } from '@digitq/imaging';
+import { degradeForTraining, preprocessDigitImage } from '@digitq/imaging';
 import {
   ARCHITECTURES,
   AUGMENT_PRESETS,
@@ -22,6 +24,7 @@ import {
   checkpointPath,
   evaluateModel,
   initBackend,
+  loadLayersModel,
   trainModel,
   trainingMetadata,
   writeModelFolder,
@@ -46,6 +49,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     resume: { type: 'string' },
     backend: { type: 'string' },
+    base: { type: 'string' },
   },
 });
 
@@ -117,7 +121,10 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => abort.abort());
   process.once('SIGTERM', () => abort.abort());
 
+  const base = values.base ? await loadLayersModel(resolve(values.base)) : undefined;
   const result = await trainModel(train, options, {
+    initialModel: base,
+    degrade: degradeForTraining,
     checkpointDir: runDir,
     resume: Boolean(previous),
     testSet: test,
@@ -149,7 +156,7 @@ async function main(): Promise<void> {
       result,
       evaluation,
       backend: backend.label,
-      origin: { command: `npm run train -- ${process.argv.slice(2).join(' ')}`.trim() },
+      origin: { command: `npm run train -- ${process.argv.slice(2).join(' ')}`.trim(), ...(values.base ? { base: values.base } : {}) },
     }),
   });
   log.info({ dir: written.dir, test_accuracy: evaluation.accuracy }, 'model written');

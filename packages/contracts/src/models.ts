@@ -64,6 +64,8 @@ export const modelMetadataSchema = z.object({
     backend: z.string(),
     command: z.string().optional(),
     job_id: z.string().optional(),
+    /** The version fine-tuning started from (warm start), e.g. "digitnet@v1". */
+    base: z.string().optional(),
   }),
   metrics: z.object({
     test_accuracy: z.number().nullable(),

@@ -29,3 +29,6 @@ export { IMAGE_FORMATS, IMAGE_FORMAT_MEDIA_TYPES, detectImageFormat, type ImageF
 export type { Box, Polarity } from './ink.ts';
 export { CENTRE_OF_MASS_TARGET, DIGIT_BOX_SIDE, FRAME_PIXELS, FRAME_SIDE, centreOfMass } from './frame.ts';
 export * from './preprocess.ts';
+export { DEGRADATIONS_VERSION, ROBUSTNESS_DEGRADATIONS, degradeForTraining, randomDegradation, type Degradation } from './degrade.ts';
+export { encodeGreyPng } from './encode.ts';
+export type { GreyImage } from './decode.ts';

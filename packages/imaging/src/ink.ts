@@ -51,6 +51,13 @@ const SPECK_FRACTION = 0.05;
 const MIN_INK_AREA = 6;
 const MIN_INK_EXTENT = 5;
 const MIN_INK_EXTENT_FRACTION = 0.02;
+/**
+ * An image this small (longer side, pixels) is one digit's cell, e.g. a form
+ * scanned at 8x8 or 16x16: its marks are the digit, however few pixels they
+ * take, so only TINY_MIN_INK pixels (area and extent) are asked of them.
+ */
+const TINY_IMAGE_SIDE = 24;
+const TINY_MIN_INK = 3;
 /** Margin searched around the thresholded strokes for their faint anti-aliased edges (blur radius + 1). */
 const EDGE_MARGIN = 2;
 /** Ink strength at this percentile of the stroke pixels becomes full ink (255), so faint pencil reaches 1.0. */
@@ -425,7 +432,8 @@ export function locateInk(image: GreyImage, minInkContrast: number): LocatedInk 
   const components = labelCandidates(candidates, sign, threshold);
   const { areas } = components;
   const largest = areas.reduce((a, b) => Math.max(a, b), 0);
-  if (largest < MIN_INK_AREA) throw blank(`the largest mark is ${largest} pixel(s), too small to be a digit`);
+  const tiny = Math.max(width, height) <= TINY_IMAGE_SIDE;
+  if (largest < (tiny ? TINY_MIN_INK : MIN_INK_AREA)) throw blank(`the largest mark is ${largest} pixel(s), too small to be a digit`);
   const keep = new Uint8Array(areas.length);
   for (let label = 1; label < areas.length; label++) keep[label] = areas[label]! >= SPECK_FRACTION * largest ? 1 : 0;
 
@@ -441,7 +449,7 @@ export function locateInk(image: GreyImage, minInkContrast: number): LocatedInk 
     top = Math.min(top, components.top[label]!);
     bottom = Math.max(bottom, components.bottom[label]!);
   }
-  const minExtent = Math.max(MIN_INK_EXTENT, Math.round(MIN_INK_EXTENT_FRACTION * Math.max(width, height)));
+  const minExtent = tiny ? TINY_MIN_INK : Math.max(MIN_INK_EXTENT, Math.round(MIN_INK_EXTENT_FRACTION * Math.max(width, height)));
   if (Math.max(right - left, bottom - top) + 1 < minExtent) {
     throw blank(`the marks span ${right - left + 1}x${bottom - top + 1} pixel(s), too small to be a digit`);
   }

@@ -1,7 +1,7 @@
 import { ImageError } from './errors.ts';
 import { decodeImage, type GreyImage, type ImageFormat } from './decode.ts';
 import { centreInFrame, digitBoxSize, frameBytes } from './frame.ts';
-import { locateDigit, type Box, type Polarity } from './ink.ts';
+import { locateDigit, type Box, type LocatedInk, type Polarity } from './ink.ts';
 import { resolvePreprocessOptions, type PreprocessOptions } from './options.ts';
 import { resizeGrey } from './resize.ts';
 import { normaliseStrokeWidth } from './stroke.ts';
@@ -47,12 +47,7 @@ function toOriginalBox(box: Box, working: GreyImage, width: number, height: numb
 export async function preprocessDigitImage(bytes: Uint8Array, options?: Partial<PreprocessOptions>): Promise<PreprocessedDigit> {
   const resolved = resolvePreprocessOptions(options);
   const { working, ...header } = await decodeImage(bytes, resolved);
-  const located = locateDigit(working, resolved.minInkContrast);
-  const crop = normaliseStrokeWidth({ ink: located.ink, width: located.box.width, height: located.box.height });
-  const box = digitBoxSize(crop.width, crop.height);
-  // The pixels sharp's Lanczos-3 resize gives (anti-aliased when shrinking), without a sharp round trip.
-  const digit = resizeGrey({ data: crop.ink, width: crop.width, height: crop.height }, box.width, box.height);
-  const pixels = centreInFrame(digit.data, digit.width, digit.height);
+  const { located, pixels } = frameDigit(working, resolved.minInkContrast);
   return {
     pixels,
     pixelBytes: frameBytes(pixels),
@@ -62,6 +57,87 @@ export async function preprocessDigitImage(bytes: Uint8Array, options?: Partial<
     polarity: located.polarity,
     inkBox: toOriginalBox(located.box, working, header.width, header.height),
   };
+}
+
+/** Margin added around an image whose digit fills it edge to edge, as a fraction of its longer side. */
+const FILL_MARGIN_FRACTION = 0.25;
+
+/** The image inside a frame of `margin` pixels of the given grey. */
+function withMargin(image: GreyImage, margin: number, grey: number): GreyImage {
+  const width = image.width + 2 * margin;
+  const height = image.height + 2 * margin;
+  const data = new Uint8Array(width * height).fill(grey);
+  for (let y = 0; y < image.height; y++) data.set(image.data.subarray(y * image.width, (y + 1) * image.width), (y + margin) * width + margin);
+  return { data, width, height };
+}
+
+/** The image's border pixels. */
+function borderPixels({ data, width, height }: GreyImage): Uint8Array {
+  const border: number[] = [];
+  for (let x = 0; x < width; x++) border.push(data[x]!, data[(height - 1) * width + x]!);
+  for (let y = 1; y < height - 1; y++) border.push(data[y * width]!, data[y * width + width - 1]!);
+  return Uint8Array.from(border);
+}
+
+/** Ink counts as touching the border when this fraction of it is far from the border's median grey. */
+const TOUCHING_FRACTION = 0.05;
+/** Far from the median: more than this on the 0-255 scale (well above paper noise, as ink is). */
+const TOUCHING_CONTRAST = 96;
+
+/** The border's median grey (the paper, while ink covers less than half of it), or null when no ink reaches the border. */
+function paperGreyWhereInkTouchesBorder(image: GreyImage): number | null {
+  const border = borderPixels(image).sort();
+  const median = border[border.length >> 1]!;
+  let far = 0;
+  for (const grey of border) if (Math.abs(grey - median) > TOUCHING_CONTRAST) far++;
+  return far >= TOUCHING_FRACTION * border.length ? median : null;
+}
+
+/**
+ * locateDigit, and when it finds nothing because the digit fills the image
+ * edge to edge (a form box written full, a tight crop), so little paper is
+ * left at the border that the background and polarity come out wrong: again
+ * with a margin of the border's median grey (the paper, as long as ink
+ * covers less than half the border). Only when ink reaches the border: a
+ * blank page stays blank. Boxes stay in the image's own pixels.
+ */
+function locateDigitFillingImage(image: GreyImage, minInkContrast: number): LocatedInk {
+  try {
+    return locateDigit(image, minInkContrast);
+  } catch (error) {
+    if (!(error instanceof ImageError) || error.code !== 'IMAGE_BLANK') throw error;
+    const paper = paperGreyWhereInkTouchesBorder(image);
+    if (paper === null) throw error;
+    const margin = Math.max(2, Math.round(FILL_MARGIN_FRACTION * Math.max(image.width, image.height)));
+    let located: LocatedInk;
+    try {
+      located = locateDigit(withMargin(image, margin, paper), minInkContrast);
+    } catch {
+      throw error;
+    }
+    return { ...located, box: { ...located.box, left: Math.max(0, located.box.left - margin), top: Math.max(0, located.box.top - margin) } };
+  }
+}
+
+/** Everything after decoding: locate the ink, normalise the pen, scale to the 20-px box, centre by mass. */
+function frameDigit(working: GreyImage, minInkContrast: number): { located: LocatedInk; pixels: Float32Array } {
+  const located = locateDigitFillingImage(working, minInkContrast);
+  const crop = normaliseStrokeWidth({ ink: located.ink, width: located.box.width, height: located.box.height });
+  const box = digitBoxSize(crop.width, crop.height);
+  // The pixels sharp's Lanczos-3 resize gives (anti-aliased when shrinking), without a sharp round trip.
+  const digit = resizeGrey({ data: crop.ink, width: crop.width, height: crop.height }, box.width, box.height);
+  return { located, pixels: centreInFrame(digit.data, digit.width, digit.height) };
+}
+
+/**
+ * preprocessDigitImage for pixels already decoded to grey (no file format,
+ * no size limits): what training augmentation uses so that a degraded
+ * digit looks exactly as it would had it been uploaded as a PNG.
+ * Throws ImageError (e.g. IMAGE_BLANK) as preprocessDigitImage does.
+ */
+export function preprocessGreyImage(image: GreyImage, options?: Partial<Pick<PreprocessOptions, 'minInkContrast'>>): { pixels: Float32Array; pixelBytes: Uint8Array } {
+  const { pixels } = frameDigit(image, resolvePreprocessOptions(options).minInkContrast);
+  return { pixels, pixelBytes: frameBytes(pixels) };
 }
 
 /**

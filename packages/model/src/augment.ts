@@ -20,6 +20,11 @@ export interface AugmentOptions {
   shiftPx: number;
   /** Probability that an image's stroke width is changed. */
   strokeProbability: number;
+  /**
+   * Probability that an image is first replaced by a degraded copy (low-resolution scan, binarised,
+   * stretched, other pen) put through the serving preprocessing; needs TrainHooks.degrade. Absent: 0.
+   */
+  degradeProbability?: number;
 }
 
 export const DEFAULT_AUGMENT: AugmentOptions = {
@@ -41,7 +46,13 @@ export const MILD_AUGMENT: AugmentOptions = {
   strokeProbability: 0.3,
 };
 
-export const AUGMENT_PRESETS = { default: DEFAULT_AUGMENT, mild: MILD_AUGMENT } as const;
+/**
+ * The default distortions, and half the images degraded the way real scans and forms are
+ * (@digitq/imaging degradeForTraining): what makes a model robust to inputs that are not MNIST.
+ */
+export const ROBUST_AUGMENT: AugmentOptions = { ...DEFAULT_AUGMENT, degradeProbability: 0.5 };
+
+export const AUGMENT_PRESETS = { default: DEFAULT_AUGMENT, mild: MILD_AUGMENT, robust: ROBUST_AUGMENT } as const;
 export type AugmentPreset = keyof typeof AUGMENT_PRESETS | 'none';
 
 export type Random = () => number;

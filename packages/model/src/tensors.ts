@@ -4,7 +4,14 @@ import { DIGIT_CLASSES, type DigitDataset } from '@digitq/datasets';
 const BYTE_TO_UNIT = 1 / 255;
 
 /** Images [start, end) of `set` (or the listed indices) as x [n,28,28,1] in [0,1] and one-hot y [n,10]. */
-export function datasetBatch(set: DigitDataset, start: number, end: number, order?: Uint32Array): { x: tf.Tensor4D; y: tf.Tensor2D } {
+export function datasetBatch(
+  set: DigitDataset,
+  start: number,
+  end: number,
+  order?: Uint32Array,
+  /** Replaces an image's values when it returns some (training-time degradation); null keeps the image. */
+  replace?: (image: Uint8Array) => Float32Array | null,
+): { x: tf.Tensor4D; y: tf.Tensor2D } {
   const pixels = set.rows * set.cols;
   const n = end - start;
   const xs = new Float32Array(n * pixels);
@@ -12,7 +19,9 @@ export function datasetBatch(set: DigitDataset, start: number, end: number, orde
   for (let i = 0; i < n; i++) {
     const index = order ? order[start + i]! : start + i;
     const src = set.images.subarray(index * pixels, (index + 1) * pixels);
-    for (let p = 0; p < pixels; p++) xs[i * pixels + p] = src[p]! * BYTE_TO_UNIT;
+    const replaced = replace?.(src);
+    if (replaced) xs.set(replaced, i * pixels);
+    else for (let p = 0; p < pixels; p++) xs[i * pixels + p] = src[p]! * BYTE_TO_UNIT;
     ys[i] = set.labels[index]!;
   }
   return tf.tidy(() => ({

@@ -77,6 +77,11 @@ export interface TrainHooks {
    * the weights reached since. The result's model is this same object, trained.
    */
   initialModel?: tf.LayersModel;
+  /**
+   * Degrades an MNIST digit (784 bytes) into a preprocessed input, or null to keep it: required when
+   * `augment.degradeProbability` > 0. @digitq/imaging's degradeForTraining (this package does not import imaging).
+   */
+  degrade?: (digit: Uint8Array, random: () => number) => Float32Array | null;
 }
 
 export interface TrainResult {
@@ -158,6 +163,10 @@ export async function trainModel(dataset: DigitDataset, options: TrainOptions, h
   }
 
   const rand = new SeededRandom(rngState);
+  const degradeProbability = options.augment?.degradeProbability ?? 0;
+  if (degradeProbability > 0 && !hooks.degrade) throw new RangeError('augment.degradeProbability needs a degrade hook (@digitq/imaging degradeForTraining)');
+  const degrade = hooks.degrade;
+  const replace = degradeProbability > 0 && degrade ? (digit: Uint8Array) => (rand.next() < degradeProbability ? degrade(digit, rand.next) : null) : undefined;
   const started = performance.now();
   for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
     const epochStart = performance.now();
@@ -172,7 +181,7 @@ export async function trainModel(dataset: DigitDataset, options: TrainOptions, h
       setLearningRate(optimizer, learningRate);
       const start = b * options.batchSize;
       const end = Math.min(trainSet.count, start + options.batchSize);
-      const { x, y } = datasetBatch(trainSet, start, end, order);
+      const { x, y } = datasetBatch(trainSet, start, end, order, replace);
       const input = options.augment ? augmentBatch(x, options.augment, rand) : x;
       const [loss, accuracy] = (await model.trainOnBatch(input, y)) as number[];
       tf.dispose([x, y, input]);

@@ -11,7 +11,7 @@ export interface TrainingMetadataInput {
   evaluation: Evaluation;
   backend: string;
   /** Where the run came from: the CLI command line or the training job's id. */
-  origin: { command: string } | { job_id: string };
+  origin: ({ command: string } | { job_id: string }) & { base?: string };
 }
 
 /** The metadata.json of a finished run, the same whether the CLI or a training job trained it. */
