@@ -15,7 +15,7 @@ import express, { type Express } from 'express';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Config } from '@digitq/config';
-import { IdempotencyKeys, type InferenceJobs, type TrainingJobs } from '@digitq/jobs';
+import { IdempotencyKeys, type FeedbackStore, type InferenceJobs, type TrainingJobs } from '@digitq/jobs';
 import type { ModelRegistry } from '@digitq/registry';
 import type { Logger } from '@digitq/service';
 import type { WebhookDeliveryLog, WebhookUrlGuard } from '@digitq/webhooks';
@@ -85,6 +85,8 @@ export interface AppDeps {
   trainings: TrainingJobs;
   /** The model registry (GET /v1/models, activation). */
   registry: ModelRegistry;
+  /** Users' corrections (POST /v1/jobs/:id/feedback, /v1/feedback). */
+  feedback: FeedbackStore;
   /** Image bytes -> model inputs. Default: @digitq/imaging's preprocessDigitImages with maxBytes = MAX_IMAGE_BYTES. */
   preprocess?: PreprocessImages;
   /** Aborted when shutdown begins, so requests holding on `Prefer: wait` answer at once instead of delaying it. */
@@ -120,6 +122,7 @@ export function createApp(deps: AppDeps): Express {
     preprocess,
     webhookGuard: webhooks.guard,
     deliveries: webhooks.deliveries,
+    feedback: deps.feedback,
     idempotency,
     redis: deps.redis,
     prefix: deps.prefix,

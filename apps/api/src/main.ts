@@ -25,7 +25,7 @@ import type { Redis } from 'ioredis';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '@digitq/config';
 import { QUEUE_NAMES } from '@digitq/contracts';
-import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createCommandConnection, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
+import { CancelRequests, FeedbackStore, InferenceJobs, JobWaiter, TrainingJobs, createCommandConnection, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
 import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, startTelemetry, writeSecretFile, type Logger } from '@digitq/service';
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
 import { configureImaging } from '@digitq/imaging';
@@ -93,6 +93,7 @@ function serve(config: Config, log: Logger): void {
     cancelRequests: new CancelRequests(redis, config.QUEUE_PREFIX, QUEUE_NAMES.training, config.JOB_RESULT_TTL_S),
   });
   const registry = new ModelRegistry(redis, config.QUEUE_PREFIX, config.MODELS_DIR);
+  const feedback = new FeedbackStore(redis, config.QUEUE_PREFIX, { maxPerOwner: config.FEEDBACK_MAX_PER_OWNER, dir: config.FEEDBACK_DIR });
   // Only for bull-board and /metrics: the API never adds webhook deliveries itself.
   const webhookQueue = createQueue(QUEUE_NAMES.webhooks, redis, config.QUEUE_PREFIX, retention, failFast);
   const queues = { 'inference-queue': queue, 'training-queue': trainingQueue, 'webhook-queue': webhookQueue };
@@ -110,6 +111,13 @@ function serve(config: Config, log: Logger): void {
       );
       // The API may start before any worker: register the models on this disk so GET /v1/models lists them at once.
       registry.syncFromDisk().catch((error: unknown) => log.error({ err: error }, 'could not register the models found on disk'));
+      // Redis holding no corrections while FEEDBACK_DIR has some means Redis lost its data: put them back.
+      feedback
+        .restoreIfEmpty()
+        .then((restore) => {
+          if (restore && restore.restored + restore.skipped.length > 0) log.warn({ dir: config.FEEDBACK_DIR, ...restore }, 'Redis held no feedback: restored it from its disk copy');
+        })
+        .catch((error: unknown) => log.error({ err: error, dir: config.FEEDBACK_DIR }, 'could not restore feedback from its disk copy'));
     });
   }
 
@@ -129,6 +137,7 @@ function serve(config: Config, log: Logger): void {
     webhooks,
     trainings,
     registry,
+    feedback,
     shutdown: shutdown.signal,
   });
 

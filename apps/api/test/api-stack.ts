@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { expect } from 'vitest';
 import { QUEUE_NAMES, type InferenceJobData, type InferenceResult } from '@digitq/contracts';
-import { CancelRequests, InferenceJobs, JobWaiter, TrainingJobs, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
+import { CancelRequests, FeedbackStore, InferenceJobs, JobWaiter, TrainingJobs, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
 import { ModelRegistry } from '@digitq/registry';
 import { renderDigitImage } from '@digitq/imaging/test-images';
 import { createLogger } from '@digitq/service';
@@ -43,6 +43,8 @@ export const TEST_CONFIG: AppConfig = {
 };
 
 const RESULT_TTL_S = 600;
+/** Small, so a test can reach it. */
+export const FEEDBACK_MAX_PER_OWNER = 5;
 
 export interface TestStack {
   app: Express;
@@ -52,6 +54,8 @@ export interface TestStack {
   trainings: TrainingJobs;
   /** The registry, over a temporary models folder of the stack's own. */
   registry: ModelRegistry;
+  /** Corrections, bounded at FEEDBACK_MAX_PER_OWNER, copied to a temporary folder of the stack's own. */
+  feedback: FeedbackStore;
   queue: ReturnType<typeof createQueue>;
   /** The inference, training and webhooks queues (bull-board, /metrics). */
   queues: Queue[];
@@ -105,6 +109,8 @@ export async function createTestStack(config: Partial<AppConfig> = {}, options: 
   const trainings = new TrainingJobs({ queue: queues[1]!, cancelRequests: new CancelRequests(redis, prefix, QUEUE_NAMES.training, RESULT_TTL_S) });
   const modelsDir = mkdtempSync(join(tmpdir(), 'digitq-api-models-'));
   const registry = new ModelRegistry(redis, prefix, modelsDir);
+  const feedbackDir = mkdtempSync(join(tmpdir(), 'digitq-api-feedback-'));
+  const feedback = new FeedbackStore(redis, prefix, { maxPerOwner: FEEDBACK_MAX_PER_OWNER, dir: feedbackDir });
   const deps: AppDeps = {
     config: { ...TEST_CONFIG, ...config },
     logger: createLogger('api-test', 'silent'),
@@ -115,6 +121,7 @@ export async function createTestStack(config: Partial<AppConfig> = {}, options: 
     webhooks,
     trainings,
     registry,
+    feedback,
   };
   const app = createApp(deps);
   const workers: Worker[] = [];
@@ -125,6 +132,7 @@ export async function createTestStack(config: Partial<AppConfig> = {}, options: 
     jobs,
     trainings,
     registry,
+    feedback,
     queue,
     queues,
     redis,
@@ -151,6 +159,7 @@ export async function createTestStack(config: Partial<AppConfig> = {}, options: 
       await deleteKeysWithPrefix(redis, prefix);
       await redis.quit();
       rmSync(modelsDir, { recursive: true, force: true });
+      rmSync(feedbackDir, { recursive: true, force: true });
       await expectNoRedisConnectionsNamed(redisUrl, prefix);
     },
   };

@@ -154,6 +154,12 @@ export class InferenceJobs {
     return found && this.view(found.job, found.state, found.canceledAt);
   }
 
+  /** The job with the preprocessed images it carries (base64 of 784 bytes each), or null as get() (a correction's input). */
+  async getWithImages(id: string, owner: string | null): Promise<{ view: JobView; images: readonly string[] } | null> {
+    const found = await loadOwnedJob<InferenceJob>(this.deps.queue, this.deps.cancelRequests, id, owner);
+    return found && { view: this.view(found.job, found.state, found.canceledAt), images: found.job.data.images };
+  }
+
   private view(job: InferenceJob, state: string, canceledAt: string | null): JobView {
     return jobViewOf(job, state, canceledAt, this.deps.defaultModel);
   }

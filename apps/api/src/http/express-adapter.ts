@@ -121,6 +121,10 @@ async function send(res: Response, answer: HttpResponse): Promise<void> {
   else if (answer.text) {
     res.setHeader('Content-Type', answer.text.contentType);
     res.send(answer.text.content);
+  } else if (answer.file) {
+    res.setHeader('Content-Type', answer.file.contentType);
+    res.attachment(answer.file.filename);
+    res.send(Buffer.from(answer.file.content.buffer, answer.file.content.byteOffset, answer.file.content.byteLength));
   } else res.json(answer.body);
 }
 

@@ -4,6 +4,8 @@
  */
 import type {
   ErrorCode,
+  FeedbackEntry,
+  FeedbackList,
   JobList,
   JobView,
   ModelList,
@@ -55,6 +57,20 @@ export const canceledJobExample: JobView = {
 };
 
 export const jobListExample: JobList = { data: [succeededJobExample], next_cursor: null };
+
+export const feedbackEntryExample: FeedbackEntry = {
+  id: '3f1c2a9e0b7d4c65a1e2f3b4c5d6e7f8',
+  owner: 'alice',
+  job_id: EXAMPLE_JOB_ID,
+  index: 0,
+  label: 7,
+  predicted: 1,
+  model: { name: 'digitnet', version: 'v3' },
+  created_at: '2025-01-15T10:31:04.210Z',
+  heldback: false,
+};
+
+export const feedbackListExample: FeedbackList = { data: [feedbackEntryExample], next_cursor: null };
 
 export const predictExample: PredictResponse = { ...EXAMPLE_PREDICTION, model: { name: 'digitnet', version: 'v3' }, job_id: EXAMPLE_JOB_ID };
 

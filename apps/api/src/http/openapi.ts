@@ -143,6 +143,7 @@ export function createOpenApiDocument(routes: readonly Route[], options: OpenApi
       { name: 'jobs', description: 'Batches of images as jobs' },
       { name: 'trainings', description: 'Train new model versions' },
       { name: 'models', description: 'Model versions and which one serves' },
+      { name: 'feedback', description: "Corrections of answers: the data later versions learn from and are judged on" },
       { name: 'operations', description: 'Health, readiness, metrics, workers' },
     ],
   });

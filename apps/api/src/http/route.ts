@@ -78,12 +78,14 @@ export interface EventSink {
  */
 export type EventStreamAnswer = (sink: EventSink, signal: AbortSignal) => Promise<void>;
 
-/** An answer: a JSON `body`, `text` in another media type (Prometheus metrics), or an event `stream`. */
+/** An answer: a JSON `body`, `text` in another media type (Prometheus metrics), a `file` to download, or an event `stream`. */
 export interface HttpResponse {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
   text?: { contentType: string; content: string };
+  /** Bytes sent as an attachment named `filename` (Content-Disposition), e.g. a zip export. */
+  file?: { contentType: string; filename: string; content: Uint8Array };
   stream?: EventStreamAnswer;
 }
 
@@ -91,7 +93,7 @@ export interface HttpResponse {
 export type DocumentedError = ErrorCode | { code: 'JOB_CANCELED' | 'JOB_FAILED'; status: number };
 
 export interface Route {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   /** Express syntax (`/v1/jobs/:id`); the document says `/v1/jobs/{id}`. */
   path: string;
   operationId: string;

@@ -14,11 +14,17 @@ import { z } from 'zod';
 import {
   createJobFieldsSchema,
   createJobJsonBodySchema,
+  feedbackDeletedSchema,
+  feedbackEntrySchema,
+  feedbackListSchema,
+  feedbackRequestSchema,
   evaluationReportSchema,
   healthResponseSchema,
   jobListSchema,
   jobViewSchema,
+  listFeedbackQuerySchema,
   listJobsQuerySchema,
+  listOwnFeedbackQuerySchema,
   modelListSchema,
   modelNameSchema,
   modelVersionSchema,
@@ -60,6 +66,8 @@ import {
   EXAMPLE_IMAGE_BASE64,
   EXAMPLE_JOB_ID,
   canceledJobExample,
+  feedbackEntryExample,
+  feedbackListExample,
   jobListExample,
   metricsExample,
   modelListExample,
@@ -74,10 +82,12 @@ import {
   workerListExample,
 } from './openapi-examples.ts';
 import { modelReportExample } from './report-example.ts';
+import { parseOrThrow } from '../intake/parse.ts';
 import { readinessProblems, type ReadinessDeps } from '../readiness.ts';
 import type { IntakeDeps } from '../use-cases/deps.ts';
 import { EVENT_HEARTBEAT_MS, EventStreamSlots, openJobEvents, type JobStreamItem } from '../use-cases/events.ts';
 import { cancelJob, getJob, isFinished, listJobWebhookAttempts, listJobs, submitJob } from '../use-cases/jobs.ts';
+import { correctPrediction, deleteAllFeedback, deleteFeedback, exportFeedbackIdx, exportFeedbackPng, listFeedback } from '../use-cases/feedback.ts';
 import { REPORT_CHARTS, activateModel, getModel, getModelReport, listModels, renderModelReportChart, renderReportChart, type ReadShadowFigures, type ReportChart } from '../use-cases/models.ts';
 import { jobPath, trainingPath } from '../use-cases/paths.ts';
 import { predictDigit } from '../use-cases/predict.ts';
@@ -95,6 +105,9 @@ export const METRICS_PATH = '/metrics';
 
 /** A training request is a few settings; 16 KiB leaves room for a long webhook URL and dataset path. */
 const TRAINING_BODY_LIMIT_BYTES = 16 * 1024;
+/** A correction is two small integers. */
+const FEEDBACK_BODY_LIMIT_BYTES = 1024;
+const ZIP_MEDIA_TYPE = 'application/zip';
 const NOT_READY_STATUS = 503;
 const SVG_CONTENT_TYPE = 'image/svg+xml; charset=utf-8';
 const REPORT_CHART_SUMMARIES: Record<ReportChart, string> = {
@@ -154,6 +167,9 @@ export function createRoutes(ctx: RouteContext): Route[] {
   // Named components. Nested schemas are inlined (zod-to-openapi only references schemas named where they are defined).
   const JobView = jobViewSchema.meta({ id: 'JobView', description: 'An inference job as clients see it' });
   const TrainingView = trainingViewSchema.meta({ id: 'TrainingView', description: 'A training job' });
+  const FeedbackEntry = feedbackEntrySchema.meta({ id: 'FeedbackEntry', description: "A correction: the true digit of one of a job's images" });
+  const FeedbackDeleted = feedbackDeletedSchema.meta({ id: 'FeedbackDeleted', description: 'How many corrections were deleted' });
+  const FeedbackList = feedbackListSchema.meta({ id: 'FeedbackList', description: 'A page of corrections, newest first' });
   const ModelVersionView = modelVersionViewSchema.meta({ id: 'ModelVersion', description: 'A model version: its training, metrics and whether it serves' });
   const binaryFile = z.string().meta({ format: 'binary' });
   const jobIdParams = z.object({ id: z.string().meta({ description: 'The job id (a UUID)', example: EXAMPLE_JOB_ID }) });
@@ -492,6 +508,101 @@ export function createRoutes(ctx: RouteContext): Route[] {
       },
       errors: [],
       handler: async () => ({ status: 200, headers: { 'Cache-Control': 'no-store' }, body: await listQueueCounts(ctx.queues) }),
+    },
+
+    // --- Feedback (corrections) ---
+    {
+      method: 'post',
+      path: '/v1/jobs/:id/feedback',
+      operationId: 'correctJobPrediction',
+      tags: ['feedback'],
+      summary: "Correct an answer: this image is really that digit",
+      description:
+        "Keeps the image the model saw (the job's preprocessed 28x28 input) with the digit it really is, to train and judge later versions on (`dataset: mnist+feedback`; about 20% of corrections, chosen by id, are held back to judge on and never trained on). Only a succeeded job's answers can be corrected, by the job's owner. Correcting the same image again replaces its label: 201 for a new correction, 200 for a replaced one.",
+      access: 'apiKey',
+      body: { kind: 'json', maxBytes: FEEDBACK_BODY_LIMIT_BYTES },
+      request: { params: jobIdParams, body: { required: true, content: { 'application/json': { schema: feedbackRequestSchema.meta({ id: 'FeedbackRequest' }), example: { index: 0, label: 7 } } } } },
+      responses: {
+        201: json(FeedbackEntry, feedbackEntryExample, 'The correction, stored'),
+        200: json(FeedbackEntry, { ...feedbackEntryExample, label: 4 }, 'The correction of this image made before, its label replaced'),
+      },
+      errors: ['VALIDATION_FAILED', 'UNSUPPORTED_MEDIA_TYPE', 'JOB_NOT_FOUND', 'JOB_NOT_SUCCEEDED', 'INDEX_OUT_OF_RANGE'],
+      handler: async (request) => {
+        const correction = parseOrThrow(feedbackRequestSchema, request.body, 'feedback');
+        const { entry, replaced } = await correctPrediction({ ...correction, ...jobRef(request) }, intake);
+        return { status: replaced ? 200 : 201, body: entry };
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/feedback/mine',
+      operationId: 'listOwnFeedback',
+      tags: ['feedback'],
+      summary: "This key's corrections, newest first",
+      access: 'apiKey',
+      body: none,
+      request: { query: listOwnFeedbackQuerySchema },
+      responses: { 200: json(FeedbackList, feedbackListExample, 'A page of corrections') },
+      errors: ['VALIDATION_FAILED'],
+      handler: async (request) => {
+        const query = parseOrThrow(listOwnFeedbackQuerySchema, request.query, 'query');
+        return { status: 200, body: await listFeedback({ ...query, owner: ownerOf(request) }, intake) };
+      },
+    },
+    {
+      method: 'delete',
+      path: '/v1/feedback/:id',
+      operationId: 'deleteFeedback',
+      tags: ['feedback'],
+      summary: 'Delete one of your corrections',
+      access: 'apiKey',
+      body: none,
+      request: { params: z.object({ id: z.string().meta({ description: 'The correction id', example: feedbackEntryExample.id }) }) },
+      responses: { 200: json(FeedbackDeleted, { deleted: 1 }, 'Deleted') },
+      errors: ['FEEDBACK_NOT_FOUND'],
+      handler: async (request) => ({ status: 200, body: await deleteFeedback({ owner: ownerOf(request), id: request.params.id! }, intake) }),
+    },
+    {
+      method: 'delete',
+      path: '/v1/feedback',
+      operationId: 'deleteAllFeedback',
+      tags: ['feedback'],
+      summary: 'Delete all your corrections',
+      access: 'apiKey',
+      body: none,
+      responses: { 200: json(FeedbackDeleted, { deleted: 12 }, 'How many were deleted') },
+      errors: [],
+      handler: async (request) => ({ status: 200, body: await deleteAllFeedback({ owner: ownerOf(request) }, intake) }),
+    },
+    {
+      // Every tenant's corrections: on the operator surface, behind the admin guard.
+      method: 'get',
+      path: '/v1/feedback',
+      operationId: 'listFeedback',
+      tags: ['feedback'],
+      summary: "Every owner's corrections: a page, or all of them as IDX or PNG files",
+      description:
+        "`format=json` (default): a page, newest first. `format=idx`: a zip of MNIST's four files (gzipped IDX), the trainable corrections as the train split and the held-back ones as the test split: unzip it under TRAINING_DATA_ROOT and train with `dataset: idx:<dir>`. `format=png`: a zip of `<label>/<id>.png` (28x28, white ink on black), for `dataset: folder:<dir>`. The exports hold every matching correction (`owner`, `heldback`); `limit` and `cursor` page the JSON only. Needs the admin credentials (ADMIN_API_KEY or ADMIN_USER/ADMIN_PASSWORD) once any are configured.",
+      access: 'admin',
+      body: none,
+      request: { query: listFeedbackQuerySchema },
+      responses: {
+        200: {
+          description: 'A page of corrections, or a zip of them',
+          content: {
+            'application/json': { schema: FeedbackList, example: feedbackListExample },
+            [ZIP_MEDIA_TYPE]: { schema: z.string().meta({ format: 'binary' }) },
+          },
+        },
+      },
+      errors: ['VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'RATE_LIMITED', 'INTERNAL'],
+      handler: async (request) => {
+        const { format, owner, heldback, cursor, limit } = parseOrThrow(listFeedbackQuerySchema, request.query, 'query');
+        const filter = { ...(owner === undefined ? {} : { owner }), ...(heldback === undefined ? {} : { heldback }) };
+        if (format === 'json') return { status: 200, body: await listFeedback({ ...filter, cursor, limit }, intake) };
+        const zip = format === 'idx' ? await exportFeedbackIdx(filter, intake) : await exportFeedbackPng(filter, intake);
+        return { status: 200, headers: { 'Cache-Control': 'no-store' }, file: { contentType: ZIP_MEDIA_TYPE, ...zip } };
+      },
     },
 
     // --- Trainings ---

@@ -4,7 +4,7 @@
  * touches and a test can hand it just that.
  */
 import type { Redis } from 'ioredis';
-import type { IdempotencyKeys, InferenceJobs, TrainingJobs } from '@digitq/jobs';
+import type { FeedbackStore, IdempotencyKeys, InferenceJobs, TrainingJobs } from '@digitq/jobs';
 import type { ModelRegistry } from '@digitq/registry';
 import type { WebhookDeliveryLog, WebhookUrlGuard } from '@digitq/webhooks';
 import type { PreprocessImages } from './preprocess.ts';
@@ -19,6 +19,8 @@ export interface IntakeDeps {
   webhookGuard: WebhookUrlGuard;
   /** A job's webhook delivery attempts. */
   deliveries: WebhookDeliveryLog;
+  /** Users' corrections of answers (POST /v1/jobs/:id/feedback). */
+  feedback: FeedbackStore;
   /** Where a creation is remembered under its Idempotency-Key. */
   idempotency: IdempotencyKeys;
   /** Where workers' heartbeats are read (QUEUE_PREFIX on this connection). */
