@@ -100,3 +100,20 @@ describe('applyTemperature', () => {
     expect(() => applyTemperature(probabilities, Number.NaN)).toThrow(RangeError);
   });
 });
+
+describe('fitTemperature with confidently wrong answers', () => {
+  it('is not dragged by two images whose true digit got p = 1e-25 (their terms are capped as in the reported NLL)', () => {
+    const { labels, probabilities } = miscalibratedSet(1, 2000, 5);
+    const withOutliers = new Float32Array(probabilities);
+    // Images 0 and 1 now say 0.99999 for a digit they are not, and 1e-25 for their own.
+    for (const i of [0, 1]) {
+      const row = withOutliers.subarray(i * 10, i * 10 + 10);
+      row.fill(1e-6);
+      row[(labels[i]! + 1) % 10] = 1 - 9e-6;
+      row[labels[i]!] = 1e-25;
+    }
+    const clean = fitTemperature(labels, probabilities);
+    const dragged = fitTemperature(labels, withOutliers);
+    expect(Math.abs(dragged / clean - 1)).toBeLessThan(0.03);
+  });
+});
