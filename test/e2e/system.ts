@@ -7,7 +7,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll } from 'vitest';
@@ -80,6 +82,8 @@ export interface SystemOptions {
 
 export class System {
   readonly prefix = `e2e-${randomUUID().slice(0, 8)}`;
+  /** The system's own copy of the corrections (FEEDBACK_DIR), so no test restores another's, or a developer's, at start. */
+  readonly feedbackDir = join(tmpdir(), `digitq-${this.prefix}-feedback`);
   readonly redisUrl: string;
   baseUrl = '';
   api!: ProcessHandle;
@@ -108,6 +112,7 @@ export class System {
       HOST: '127.0.0.1',
       MODELS_DIR,
       DATA_DIR,
+      FEEDBACK_DIR: this.feedbackDir,
       LOG_LEVEL: 'info',
       ...this.options.env,
       ...extra,
@@ -147,6 +152,7 @@ export class System {
     await this.queue.obliterate({ force: true }).catch(() => undefined);
     await this.queue.close();
     await this.connection.quit();
+    rmSync(this.feedbackDir, { recursive: true, force: true });
   }
 
   logs(): string {

@@ -247,4 +247,40 @@ describe('the web page with API keys', () => {
     expect(foreignRequests(watched, system.baseUrl)).toEqual([]);
     await page.close();
   }, 60_000);
+
+  it('"That\'s wrong, it\'s a …" corrects the answer from the keyboard, as the key\'s correction of that job', async () => {
+    const page = await context.newPage();
+    await page.goto(`${system.baseUrl}/`);
+    // The key, then a reload: the first queue refresh ran without it (401), which is not this test's business.
+    await page.locator('#api-key').fill(KEY);
+    const watched = watch(page);
+    await page.reload();
+    expect(await page.locator('#correct').isHidden()).toBe(true);
+    const predicted = page.waitForResponse((response) => new URL(response.url()).pathname === '/predict');
+    await page.locator('#file').setInputFiles(THREE_PHOTO);
+    const jobId = ((await (await predicted).json()) as { job_id: string }).job_id;
+    await expect.poll(() => page.locator('#digit').textContent(), { timeout: 15_000 }).toBe('3');
+    expect(await page.locator('#correct').isVisible()).toBe(true);
+    expect(await page.getByRole('button', { name: "It's a 3" }).isDisabled()).toBe(true);
+
+    await page.getByRole('button', { name: "It's an 8" }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('#correct-status').textContent(), { timeout: 10_000 }).toBe('Thanks: saved as an 8. Future versions learn from it.');
+    expect(await page.getByRole('button', { name: "It's an 8" }).getAttribute('aria-pressed')).toBe('true');
+    const mine = (await (await fetch(`${system.baseUrl}/v1/feedback/mine`, { headers: { Authorization: `Bearer ${KEY}` } })).json()) as { data: unknown[] };
+    expect(mine.data).toEqual([expect.objectContaining({ owner: 'alice', job_id: jobId, index: 0, label: 8, predicted: 3 })]);
+
+    // Changing one's mind replaces the label (still one correction); Clear takes the control away.
+    await page.getByRole('button', { name: "It's a 5" }).click();
+    await expect.poll(() => page.locator('#correct-status').textContent(), { timeout: 10_000 }).toBe('Thanks: saved as a 5. Future versions learn from it.');
+    const again = (await (await fetch(`${system.baseUrl}/v1/feedback/mine`, { headers: { Authorization: `Bearer ${KEY}` } })).json()) as { data: { label: number }[] };
+    expect(again.data.map((entry) => entry.label)).toEqual([5]);
+    await page.screenshot({ path: join(ARTIFACTS, 'web-correction.png'), fullPage: true });
+    await page.locator('#clear').click();
+    expect(await page.locator('#correct').isHidden()).toBe(true);
+
+    expect(watched.errors).toEqual([]);
+    expect(foreignRequests(watched, system.baseUrl)).toEqual([]);
+    await page.close();
+  }, 60_000);
 });

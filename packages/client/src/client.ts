@@ -8,6 +8,9 @@
  *   const job = await digitq.wait((await digitq.submit([a, b])).id, { timeoutMs: 30_000 });
  */
 import type {
+  FeedbackDeleted,
+  FeedbackEntry,
+  FeedbackList,
   JobList,
   JobStatus,
   JobView,
@@ -179,6 +182,29 @@ export class DigitqClient {
   /** POST /v1/jobs/:id/cancel; JOB_FINISHED when it already finished. */
   async cancel(id: string, options: CallOptions = {}): Promise<JobView> {
     return this.json<JobView>('POST', `${jobPath(id)}/cancel`, { signal: options.signal });
+  }
+
+  /**
+   * POST /v1/jobs/:id/feedback: image `index` (default 0) of a succeeded job is really `label`. Correcting
+   * the same image again replaces its label (the same entry comes back).
+   */
+  async correct(id: string, correction: { label: number; index?: number }, options: CallOptions = {}): Promise<FeedbackEntry> {
+    const headers = { 'Content-Type': 'application/json' };
+    return this.json<FeedbackEntry>('POST', `${jobPath(id)}/feedback`, { body: JSON.stringify(correction), headers, signal: options.signal });
+  }
+
+  /** GET /v1/feedback/mine: this key's corrections, newest first. */
+  async myFeedback(query: { limit?: number; cursor?: string } = {}, options: CallOptions = {}): Promise<FeedbackList> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+    const search = params.size > 0 ? `?${params}` : '';
+    return this.json<FeedbackList>('GET', `/v1/feedback/mine${search}`, { signal: options.signal });
+  }
+
+  /** DELETE /v1/feedback/:id (one of this key's corrections), or DELETE /v1/feedback (all of them) without an id. */
+  async deleteFeedback(id?: string, options: CallOptions = {}): Promise<FeedbackDeleted> {
+    const path = id === undefined ? '/v1/feedback' : `/v1/feedback/${encodeURIComponent(id)}`;
+    return this.json<FeedbackDeleted>('DELETE', path, { signal: options.signal });
   }
 
   /** The job's states as they change, ending with its final one (server-sent events, or polling; see Transport). */

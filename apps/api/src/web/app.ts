@@ -1,7 +1,9 @@
 /**
  * The page at `/`: draw or upload a digit and see what the model made of
  * it (the digit, all ten probabilities, the 28x28 input it read, and which
- * pixels decided it), the queues' counts, and a tiny training's live curves.
+ * pixels decided it; a wrong answer can be corrected, which keeps the input
+ * with the right digit for later training), the queues' counts, and a tiny
+ * training's live curves.
  * Every call goes through the typed client (@digitq/client) to this page's
  * own origin; esbuild bundles it for the browser (scripts/build.mjs).
  */
@@ -98,6 +100,50 @@ function drawExplanation(importance: readonly number[]): void {
   context.putImageData(image, 0, 0);
 }
 
+// --- Corrections: "that's wrong, it's a …" posts the right digit for the job just read ---
+
+const correction = byId<HTMLFieldSetElement>('correct');
+const correctionStatus = byId('correct-status');
+/** "a 7", "an 8". */
+const aDigit = (digit: number): string => `${digit === 8 ? 'an' : 'a'} ${digit}`;
+const digitButtons = Array.from({ length: 10 }, (_, digit) => {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = String(digit);
+  button.setAttribute('aria-label', `It's ${aDigit(digit)}`);
+  button.setAttribute('aria-pressed', 'false');
+  button.addEventListener('click', () => void sendCorrection(digit));
+  return button;
+});
+byId('correct-digits').append(...digitButtons);
+/** The job whose answer the buttons correct; null while there is none. */
+let correcting: string | null = null;
+
+function offerCorrection(jobId: string | null, predicted: number | null): void {
+  correcting = jobId;
+  correction.hidden = jobId === null;
+  correctionStatus.textContent = '';
+  digitButtons.forEach((button, digit) => {
+    // "Wrong, it's a 7" makes no sense when the model said 7.
+    button.disabled = digit === predicted;
+    button.setAttribute('aria-pressed', 'false');
+  });
+}
+
+async function sendCorrection(digit: number): Promise<void> {
+  const jobId = correcting;
+  if (jobId === null) return;
+  correctionStatus.textContent = 'Saving…';
+  try {
+    const entry = await client().correct(jobId, { label: digit });
+    if (jobId !== correcting) return;
+    digitButtons.forEach((button, d) => button.setAttribute('aria-pressed', String(d === entry.label)));
+    correctionStatus.textContent = `Thanks: saved as ${aDigit(entry.label)}. Future versions learn from it.`;
+  } catch (error) {
+    if (jobId === correcting) correctionStatus.textContent = `Could not save it: ${describeError(error)}`;
+  }
+}
+
 function showResult(result: PredictResponse, latencyMs: number): void {
   // prediction is null when the server's MIN_CONFIDENCE says the model is not sure enough (reason "uncertain").
   const best = result.prediction ?? result.probabilities.indexOf(Math.max(...result.probabilities));
@@ -111,6 +157,7 @@ function showResult(result: PredictResponse, latencyMs: number): void {
   byId('latency').textContent = `${Math.round(latencyMs)} ms`;
   if (result.input) drawInput(result.input);
   if (result.explanation) drawExplanation(result.explanation);
+  offerCorrection(result.job_id, result.prediction);
 }
 
 /** Asks the API about one image; an answer to an older question than the latest is dropped. */
@@ -122,7 +169,10 @@ async function predict(image: ImageInput): Promise<void> {
     const result = await client().predict(image, { include: ['input', 'explanation', 'engine'] });
     if (question === asked) showResult(result, performance.now() - started);
   } catch (error) {
-    if (question === asked) setStatus(`Could not read it: ${describeError(error)}`, true);
+    if (question === asked) {
+      setStatus(`Could not read it: ${describeError(error)}`, true);
+      offerCorrection(null, null);
+    }
   }
 }
 
@@ -214,6 +264,7 @@ function clearResult(): void {
   for (const id of ['model', 'engine', 'latency']) byId(id).textContent = '–';
   for (const canvas of [inputCanvas, overlay]) canvas.getContext('2d')!.clearRect(0, 0, SIDE, SIDE);
   photo.hidden = true;
+  offerCorrection(null, null);
 }
 
 byId('clear').addEventListener('click', () => {
