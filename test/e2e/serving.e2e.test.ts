@@ -42,6 +42,8 @@ function versionFolder(version: string, options: { temperature?: number; broken?
     }
   }
   writeFileSync(join(dir, 'metadata.json'), JSON.stringify(metadata));
+  // The committed version's own report (if any) is replaced by this test's, or removed.
+  rmSync(join(dir, 'report.json'), { force: true });
   if (options.temperature !== undefined) {
     const report = {
       model: { name: 'digitnet', version },

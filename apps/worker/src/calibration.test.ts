@@ -3,41 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { REPORT_JSON, type EvaluationReport } from '@digitq/contracts';
+import { applyTemperature } from '@digitq/evaluation';
 import type { InferenceEngine } from '@digitq/model';
-import { REPORT_FILE, UNCALIBRATED_TEMPERATURE, applyTemperature, calibrated, readTemperature } from './calibration.ts';
+import { calibrated, readTemperature } from './calibration.ts';
 import { answerOf } from './processors/inference.processor.ts';
 
 const ROW = [0.7, 0.2, 0.1, 0, 0, 0, 0, 0, 0, 0];
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-describe('applyTemperature', () => {
-  it('is softmax(log(p) / T): T = 2 takes square roots and renormalises, zeros clipped to 1e-12', () => {
-    const [out] = [applyTemperature(Float32Array.from([...ROW, ...ROW]), 2)];
-    const roots = ROW.map((p) => Math.sqrt(Math.max(p, 1e-12)));
-    const total = roots.reduce((a, b) => a + b, 0);
-    for (const row of [0, 1]) roots.forEach((r, d) => expect(out[row * 10 + d]).toBeCloseTo(r / total, 6));
-    expect(out.every(Number.isFinite)).toBe(true);
-  });
-
-  it('keeps the digit and moves confidence: T > 1 softens, T < 1 sharpens; T = 1 is a copy', () => {
-    const input = Float32Array.from(ROW);
-    const soft = applyTemperature(input, 2);
-    const sharp = applyTemperature(input, 0.5);
-    for (const out of [soft, sharp]) expect(out.indexOf(Math.max(...out))).toBe(0);
-    expect(soft[0]).toBeLessThan(0.7);
-    expect(sharp[0]).toBeGreaterThan(0.7);
-    const same = applyTemperature(input, UNCALIBRATED_TEMPERATURE);
-    expect(same).toEqual(input);
-    expect(same).not.toBe(input);
-  });
-
-  it('refuses a temperature that is not a positive number and rows that are not 10 wide', () => {
-    expect(() => applyTemperature(Float32Array.from(ROW), 0)).toThrow(RangeError);
-    expect(() => applyTemperature(Float32Array.from(ROW), Number.NaN)).toThrow(RangeError);
-    expect(() => applyTemperature(new Float32Array(7), 2)).toThrow(RangeError);
-  });
-});
 
 describe('calibrated', () => {
   const engine: InferenceEngine = {
@@ -58,22 +32,33 @@ describe('readTemperature', () => {
   const folder = (report?: string) => {
     const dir = mkdtempSync(join(tmpdir(), 'digitq-calibration-'));
     dirs.push(dir);
-    if (report !== undefined) writeFileSync(join(dir, REPORT_FILE), report);
+    if (report !== undefined) writeFileSync(join(dir, REPORT_JSON), report);
     return dir;
   };
   const logged: { msg: string }[] = [];
   const log = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
 
-  it("is the report's calibration temperature, 1 without a report", async () => {
-    expect(await readTemperature(folder(JSON.stringify({ calibration: { temperature: 1.7 } })), log, 'digitnet@v2')).toBe(1.7);
-    expect(await readTemperature(folder(), log, 'digitnet@v1')).toBe(1);
+  const fromFolder = (dir: string) => ({ dir, registryReport: null });
+  const registryReport = (temperature: number) => async () => ({ calibration: { temperature } }) as EvaluationReport;
+
+  it("is the folder report's calibration temperature, 1 without a report", async () => {
+    expect(await readTemperature(fromFolder(folder(JSON.stringify({ calibration: { temperature: 1.7 } }))), log, 'digitnet@v2')).toBe(1.7);
+    expect(await readTemperature(fromFolder(folder()), log, 'digitnet@v1')).toBe(1);
     expect(logged).toEqual([]);
   });
 
+  it("prefers the registry's report, reads the folder when the registry has none or cannot be read", async () => {
+    const dir = folder(JSON.stringify({ calibration: { temperature: 1.7 } }));
+    expect(await readTemperature({ dir, registryReport: registryReport(2.4) }, log, 'digitnet@v2')).toBe(2.4);
+    expect(await readTemperature({ dir, registryReport: async () => null }, log, 'digitnet@v2')).toBe(1.7);
+    expect(await readTemperature({ dir, registryReport: () => Promise.reject(new Error('redis down')) }, log, 'digitnet@v2')).toBe(1.7);
+    expect(logged.splice(0).map((l) => l.msg)).toEqual([expect.stringMatching(/from the registry; trying its folder/)]);
+  });
+
   it('serves uncalibrated, with a warning, when the report is unreadable or has no usable temperature', async () => {
-    expect(await readTemperature(folder('{not json'), log, 'digitnet@v3')).toBe(1);
-    expect(await readTemperature(folder(JSON.stringify({ calibration: { temperature: -1 } })), log, 'digitnet@v4')).toBe(1);
-    expect(logged.map((l) => l.msg)).toEqual([expect.stringMatching(/not JSON/), expect.stringMatching(/no usable calibration temperature/)]);
+    expect(await readTemperature(fromFolder(folder('{not json')), log, 'digitnet@v3')).toBe(1);
+    expect(await readTemperature(fromFolder(folder(JSON.stringify({ calibration: { temperature: -1 } }))), log, 'digitnet@v4')).toBe(1);
+    expect(logged.map((l) => l.msg)).toEqual([expect.stringMatching(/could not read/), expect.stringMatching(/no usable calibration temperature/)]);
   });
 });
 

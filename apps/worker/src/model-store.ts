@@ -202,7 +202,8 @@ export class ModelStore {
       throw error;
     }
     // Read with the version, so a hot reload serves the new version with its own temperature.
-    const temperature = await readTemperature(dir, this.options.log, key);
+    const { registry } = this.options;
+    const temperature = await readTemperature({ dir, registryReport: registry ? () => registry.getReport(name, version) : null }, this.options.log, key);
     engine = calibrated(engine, temperature);
     const ms = Math.round(performance.now() - started);
     const test_accuracy = variant === DEFAULT_MODEL_VARIANT ? metadata.metrics.test_accuracy : (metadata.variants?.[variant]?.test_accuracy ?? null);
