@@ -13,7 +13,8 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +73,8 @@ describe('the README, run as written', () => {
   let launcher: ChildProcess;
   const output: string[] = [];
   let port = 0;
+  // The README's corrections go to a folder of the test's own, not the repository's .data/feedback.
+  const feedbackDir = mkdtempSync(join(tmpdir(), 'digitq-readme-feedback-'));
 
   beforeAll(async () => {
     port = await freePort();
@@ -85,6 +88,7 @@ describe('the README, run as written', () => {
         PORT: String(port),
         MODELS_DIR,
         DATA_DIR,
+        FEEDBACK_DIR: feedbackDir,
         LOG_FORMAT: 'json',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -102,6 +106,7 @@ describe('the README, run as written', () => {
       launcher.kill('SIGTERM');
       await exited;
     }
+    rmSync(feedbackDir, { recursive: true, force: true });
   }, 60_000);
 
   it('has examples to run, each stating its answer', () => {
