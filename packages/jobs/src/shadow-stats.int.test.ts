@@ -44,6 +44,11 @@ describe('ShadowStats', () => {
       feedback: { count: 2, active_correct: 1, shadow_correct: 1 },
     });
     expect((await shadow.read('digitnet', 'v3')).agreement).toBe(1 / 2);
+    // Feedback may come as an async iterable (FeedbackStore.entries()).
+    async function* entries() {
+      yield* feedback;
+    }
+    expect((await shadow.read('digitnet', 'v2', entries())).feedback).toEqual({ count: 2, active_correct: 1, shadow_correct: 1 });
   });
 
   it('reads nothing for a version never shadowed', async () => {

@@ -110,10 +110,11 @@ export class ShadowStats {
 
   /**
    * The shadow version's figures over the records still kept, with `feedback`
-   * (users' corrections: job id, image index, true digit) joined on job and
-   * image, so both versions are judged where the truth is known.
+   * (users' corrections: job id, image index, true digit; e.g.
+   * FeedbackStore.entries()) joined on job and image, so both versions are
+   * judged where the truth is known.
    */
-  async read(name: string, version: string, feedback: readonly FeedbackLabel[] = []): Promise<ShadowStatsView> {
+  async read(name: string, version: string, feedback: Iterable<FeedbackLabel> | AsyncIterable<FeedbackLabel> = []): Promise<ShadowStatsView> {
     const [images, latency] = await Promise.all([
       this.redis.zrange(this.key(name, version, 'images'), 0, -1),
       this.redis.zrange(this.key(name, version, 'latency'), 0, -1),
@@ -127,7 +128,7 @@ export class ShadowStats {
     }
     const timings = latency.map((member) => JSON.parse(member) as { active_ms: number; shadow_ms: number });
     const judged = { count: 0, active_correct: 0, shadow_correct: 0 };
-    for (const entry of feedback) {
+    for await (const entry of feedback) {
       const record = records.get(`${entry.job_id}#${entry.index}`);
       if (!record) continue;
       judged.count++;
