@@ -135,8 +135,9 @@ function summary(report: EvaluationReport, before: EvaluationReport | null): str
     `${report.model.name}@${report.model.version}: temperature ${calibration.temperature.toFixed(3)} fitted on ${calibration.fitted_on}; ` +
     `MNIST test ECE ${percent(calibration.ece_before)} uncalibrated, ${percent(calibration.ece_after)} calibrated\n`;
   if (!before) {
-    const rows = [['dataset', 'images', 'accuracy', 'error rate', 'ECE']];
-    for (const [dataset, m] of Object.entries(report.datasets)) rows.push([dataset, String(m.count), percent(m.accuracy), percent(m.error_rate), percent(m.ece)]);
+    // refused: images the preprocessing rejected (a 422 from the API), counted as errors.
+    const rows = [['dataset', 'images', 'accuracy', 'error rate', 'ECE', 'refused']];
+    for (const [dataset, m] of Object.entries(report.datasets)) rows.push([dataset, String(m.count), percent(m.accuracy), percent(m.error_rate), percent(m.ece), m.rejected === undefined ? '-' : String(m.rejected)]);
     return head + table(rows);
   }
   const rows = [['dataset', 'images', 'accuracy before', 'after', 'error before', 'after', 'error ratio', 'ECE before', 'after']];
