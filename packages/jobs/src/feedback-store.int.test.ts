@@ -146,6 +146,24 @@ describe('FeedbackStore', () => {
     }
   });
 
+  it('keeps nothing when the disk copy cannot be written: the caller is told, Redis holds no entry without its copy', async () => {
+    const notADir = join(tempDir(), 'a-file');
+    await writeFile(notADir, 'in the way');
+    const { store } = newStore(100, notADir);
+    await expect(store.add(correction())).rejects.toThrow();
+    expect(await store.count()).toBe(0);
+    expect(await store.count('alice')).toBe(0);
+  });
+
+  it('skips an entry Redis holds damaged instead of failing the listing', async () => {
+    const { store, prefix } = newStore();
+    const good = await store.add(correction());
+    const bad = await store.add(correction({}, 2));
+    await redis.set(`${prefix}:feedback:entry:${bad.entry.id}`, '{not json');
+    expect((await store.list({ limit: 10 })).data).toEqual([good.entry]);
+    expect((await store.dataset({ heldback: good.entry.heldback })).count).toBe(1);
+  });
+
   it('restores from disk what Redis lost, keeping ids, labels, times and sides; skips damaged files', async () => {
     const { store, prefix, dir } = newStore();
     const a = await store.add(correction({ label: 2 }, 5));

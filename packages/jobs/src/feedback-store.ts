@@ -120,7 +120,13 @@ function idOfMember(member: string): string {
 /** An entry as Redis holds it (its fields and base64 pixels); null when absent or not an entry. */
 function parseStored(raw: string | null): StoredFeedback | null {
   if (raw === null) return null;
-  const { pixels, ...fields } = JSON.parse(raw) as { pixels?: unknown };
+  let stored: { pixels?: unknown };
+  try {
+    stored = JSON.parse(raw) as { pixels?: unknown };
+  } catch {
+    return null;
+  }
+  const { pixels, ...fields } = stored;
   const parsed = feedbackEntrySchema.safeParse(fields);
   if (!parsed.success || typeof pixels !== 'string' || pixels.length !== ENCODED_IMAGE_LENGTH) return null;
   return { ...parsed.data, pixels: decodePixels(pixels) };
@@ -212,12 +218,15 @@ export class FeedbackStore {
       const [created, ...dropped] = await this.runAdd(fresh);
       if (created === 1) {
         await this.removeFiles(dropped);
-        try {
-          await this.writeFiles(fresh);
-        } catch (error) {
-          // No entry without its disk copy: the caller is told it failed, so nothing is kept.
-          await this.removeEntry(fresh).catch(() => undefined);
-          throw error;
+        // The new entry is itself dropped only when the owner's kept ones are newer than now (the clock stepped back).
+        if (!dropped.includes(id)) {
+          try {
+            await this.writeFiles(fresh);
+          } catch (error) {
+            // No entry without its disk copy: the caller is told it failed, so nothing is kept.
+            await this.removeEntry(fresh).catch(() => undefined);
+            throw error;
+          }
         }
         return { entry: withoutPixels(fresh), replaced: false };
       }
