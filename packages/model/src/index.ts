@@ -26,3 +26,4 @@ export * from './onnx/calibrate.ts';
 export * from './onnx/float16.ts';
 export * from './onnx/variants.ts';
 export * from './keras/index.ts';
+export * from './ensemble.ts';

@@ -307,9 +307,26 @@ function layerToOnnx(g: GraphBuilder, layer: tf.layers.Layer, shape: Shape): Sha
   }
 }
 
-/** The ONNX graph of a Sequential tfjs model whose input is [N,H,W,C] and whose last layer ends in softmax. */
+/**
+ * The Sequential models an exported graph is made of: the model itself, or
+ * the members of an ensemble (ensemble.ts: a functional model averaging
+ * Sequential members over one input); null for anything else.
+ */
+function sequentialMembers(model: tf.LayersModel): tf.Sequential[] | null {
+  if (model instanceof tf.Sequential) return [model];
+  const members = model.layers.filter((layer): layer is tf.Sequential => layer instanceof tf.Sequential);
+  const glue = model.layers.filter((layer) => !(layer instanceof tf.Sequential)).map((layer) => layer.getClassName());
+  return members.length >= 2 && glue.every((name) => name === 'InputLayer' || name === 'Average') ? members : null;
+}
+
+/**
+ * The ONNX graph of a Sequential tfjs model whose input is [N,H,W,C] and
+ * whose last layer ends in softmax, or of an ensemble of such models (one
+ * shared input, the members' probabilities averaged by a Mean node).
+ */
 export function layersModelToOnnx(model: tf.LayersModel, options: OnnxExportOptions = {}): OnnxModel {
-  if (!(model instanceof tf.Sequential)) throw new UnsupportedLayerError('only Sequential models can be exported');
+  const members = sequentialMembers(model);
+  if (!members) throw new UnsupportedLayerError('only Sequential models and ensembles of them can be exported');
   const inputShape = model.inputs[0]!.shape;
   if (inputShape.length !== 4 || inputShape.slice(1).some((d) => d == null)) {
     throw new UnsupportedLayerError(`input shape ${JSON.stringify(inputShape)}: expected [batch, height, width, channels]`);
@@ -317,11 +334,24 @@ export function layersModelToOnnx(model: tf.LayersModel, options: OnnxExportOpti
   const [, h, w, c] = inputShape as [null, number, number, number];
   const g = new GraphBuilder();
   g.add(ONNX_INPUT_NAME, 'Transpose', [], [{ name: 'perm', kind: 'ints', value: TO_CHANNELS_FIRST }]);
+  const channelsFirst = g.current;
+  const outputs: string[] = [];
   let shape: Shape = { kind: 'spatial', h, w, c };
-  for (const layer of model.layers) shape = layerToOnnx(g, layer, shape);
-  if (g.lastOp !== 'Softmax' || shape.kind !== 'flat') throw new UnsupportedLayerError('the model must end in a softmax over a flat [batch, classes] output');
-  // The graph's output keeps the conventional name.
-  g.nodes.at(-1)!.outputs = [ONNX_OUTPUT_NAME];
+  for (const member of members) {
+    g.current = channelsFirst;
+    g.foldable = null;
+    shape = { kind: 'spatial', h, w, c };
+    for (const layer of member.layers) shape = layerToOnnx(g, layer, shape);
+    if (g.lastOp !== 'Softmax' || shape.kind !== 'flat') throw new UnsupportedLayerError('the model must end in a softmax over a flat [batch, classes] output');
+    outputs.push(g.current);
+  }
+  if (members.length === 1) {
+    // The graph's output keeps the conventional name.
+    g.nodes.at(-1)!.outputs = [ONNX_OUTPUT_NAME];
+  } else {
+    g.nodes.push({ name: 'ensemble/Mean', opType: 'Mean', inputs: outputs, outputs: [ONNX_OUTPUT_NAME], attributes: [] });
+  }
+  if (shape.kind !== 'flat') throw new UnsupportedLayerError('the model must end in a flat [batch, classes] output');
   return {
     irVersion: ONNX_IR_VERSION,
     opsetVersion: ONNX_OPSET,
