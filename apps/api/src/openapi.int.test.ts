@@ -101,6 +101,18 @@ describe('GET /openapi.json', () => {
     expect(predictForm.properties.file).toMatchObject({ type: 'string', format: 'binary' });
   });
 
+  it('documents min_confidence on /predict (form field and query) and /v1/jobs (form and JSON), and the uncertain answer', async () => {
+    const { paths, components } = await documentOf(stack.app);
+    const predict = paths['/predict']!.post;
+    expect(predict.requestBody.content['multipart/form-data'].schema.properties).toHaveProperty('min_confidence');
+    expect(predict.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'min_confidence', in: 'query' })]));
+    expect(paths['/v1/jobs']!.post.requestBody.content['multipart/form-data'].schema.properties).toHaveProperty('min_confidence');
+    expect(components.schemas.CreateJobJsonBody.properties.min_confidence).toMatchObject({ type: 'number', minimum: 0, maximum: 1 });
+    const answer = components.schemas.PredictResponse.properties;
+    expect(JSON.stringify(answer.prediction)).toContain('null');
+    expect(JSON.stringify(answer.reason)).toContain('"uncertain"');
+  });
+
   it('declares the bearer API key and the admin schemes; client routes use the key', async () => {
     const document = await documentOf(stack.app);
     expect(document.components.securitySchemes).toMatchObject({
