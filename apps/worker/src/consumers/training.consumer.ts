@@ -4,8 +4,8 @@
  */
 import { Worker } from 'bullmq';
 import { QUEUE_NAMES, type TrainingJobData, type TrainingResult } from '@digitq/contracts';
-import { preprocessDigitImage } from '@digitq/imaging';
-import { CancelRequests, JobEventStreams, createQueue, queueTelemetry, streamJobEvents, trainingJobEvents } from '@digitq/jobs';
+import { degradeForTraining, preprocessDigitImage } from '@digitq/imaging';
+import { CancelRequests, FeedbackStore, JobEventStreams, createQueue, queueTelemetry, streamJobEvents, trainingJobEvents } from '@digitq/jobs';
 import { deliverJobWebhooks } from '@digitq/webhooks';
 import { createTrainingProcessor } from '../processors/training.processor.ts';
 import { logEventError, type Consumer, type ConsumerContext } from './context.ts';
@@ -34,9 +34,14 @@ export function startTrainingConsumer(ctx: ConsumerContext): Consumer {
       runsDir: config.TRAINING_RUNS_DIR,
       modelsDir: config.MODELS_DIR,
       autoPromote: config.AUTO_PROMOTE,
+      promoteMnistTolerance: config.PROMOTE_MNIST_TOLERANCE,
+      reportSuiteCount: config.REPORT_SUITE_COUNT,
       registry: ctx.registry,
+      // Training and reports read every owner's corrections; only the API adds and deletes them.
+      feedback: new FeedbackStore(connection, config.QUEUE_PREFIX, { maxPerOwner: config.FEEDBACK_MAX_PER_OWNER, dir: config.FEEDBACK_DIR }),
       cancelRequests,
       decodeImage: async (bytes) => (await preprocessDigitImage(bytes)).pixels,
+      degrade: degradeForTraining,
       backendLabel: ctx.backendLabel,
       workerId: ctx.workerId,
       log,
