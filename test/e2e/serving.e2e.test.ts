@@ -76,8 +76,8 @@ async function predict(system: System, png: Buffer, extra: Record<string, string
 }
 
 /** One job over `pngs`, waited for. */
-async function runJob(system: System, pngs: Buffer[]): Promise<JobBody> {
-  const res = await fetch(`${system.baseUrl}/v1/jobs`, { method: 'POST', body: imageForm('image', pngs) });
+async function runJob(system: System, pngs: Buffer[], fields: Record<string, string> = {}): Promise<JobBody> {
+  const res = await fetch(`${system.baseUrl}/v1/jobs`, { method: 'POST', body: imageForm('image', pngs, fields) });
   const { id } = (await res.json()) as Json;
   const job = await pollJob(system.baseUrl, id as string, (j) => j.status === 'succeeded' || j.status === 'failed');
   expect(job.status, system.logs()).toBe('succeeded');
@@ -178,6 +178,12 @@ describe('serving: min_confidence and shadow mode', () => {
       expect(stats).toMatchObject({ jobs: 2, images, agreement: 1, feedback: { count: 2, active_correct: 1, shadow_correct: 1 } });
       expect(stats.latency_ms.active_p50).toBeGreaterThan(0);
       expect(stats.latency_ms.shadow_p50).toBeGreaterThan(0);
+
+      // A job the candidate answered itself is not compared with itself.
+      expect((await runJob(system, pngs.slice(0, 1), { model: 'digitnet@v2' })).model).toEqual({ name: 'digitnet', version: 'v2' });
+      const skipped = await until(metrics, (t) => sample(t, 'digitq_shadow_jobs_total', { outcome: 'skipped' }) >= 1);
+      expect(sample(skipped, 'digitq_shadow_jobs_total', { ...shadowLabels, outcome: 'skipped' })).toBe(1);
+      expect(sample(skipped, 'digitq_shadow_predictions_total', shadowLabels)).toBe(images);
     } finally {
       await redis.quit();
       await stopWorker(worker);

@@ -80,7 +80,7 @@ export function createWorkerMetrics(labels: { device: string; backend: string })
     }),
     shadowJobs: new Counter({
       name: 'digitq_shadow_jobs_total',
-      help: 'Live inference jobs offered to the shadow model (SHADOW_MODEL), by its model and version and outcome: compared, failed (the shadow path failed; the job did not), skipped (too many waiting)',
+      help: 'Live inference jobs offered to the shadow model (SHADOW_MODEL), by its model and version and outcome: compared, failed (the shadow path failed; the job did not), skipped (too many waiting, or the shadow version answered the job itself)',
       labelNames: ['model', 'version', 'outcome'] as const,
       registers: [registry],
     }),

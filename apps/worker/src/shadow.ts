@@ -11,19 +11,20 @@
  * and counted, and the job is long finished; a model that failed to load is
  * tried again after LOAD_RETRY_MS, not on every job. Under load, shadowed jobs
  * beyond MAX_WAITING are skipped rather than queued, so shadow mode cannot
- * build a backlog of its own.
+ * build a backlog of its own; so are jobs the shadow version answered
+ * itself (once promoted, or asked for by name).
  *
  * Each comparison goes to the worker's metrics (digitq_shadow_*) and to the
  * shadow version's records in Redis (ShadowStats), which its evaluation
  * report reads.
  */
 import type { Logger } from 'pino';
-import { packModelBatch, parseModelRef } from '@digitq/contracts';
+import { DEFAULT_MODEL_VARIANT, packModelBatch, parseModelRef } from '@digitq/contracts';
 import type { ShadowStats } from '@digitq/jobs';
 import { classifyBatch } from '@digitq/model';
 import type { WorkerMetrics } from './metrics.ts';
 import { modelLabels } from './metrics.ts';
-import type { LoadedModel } from './model-store.ts';
+import { modelKey, type LoadedModel } from './model-store.ts';
 import type { Classified } from './processors/inference.processor.ts';
 
 /** Shadowed jobs waiting for the shadow model at most; more are skipped (counted), never queued. */
@@ -52,6 +53,8 @@ export interface ShadowRunnerOptions {
 
 /** A sampled job as the active version read it. */
 interface Observation {
+  /** The key of the version that answered (name@version[:variant]). */
+  activeKey: string;
   images: Uint8Array[];
   active: number[];
   activeMs: number;
@@ -75,7 +78,9 @@ export class ShadowRunner {
   offer(jobId: string, images: Uint8Array[], classified: Classified): void {
     if (Math.random() >= this.options.fraction) return;
     if (this.held.size >= MAX_HELD) this.held.delete(this.held.keys().next().value!);
-    this.held.set(jobId, { images, active: classified.predictions.map((p) => p.prediction), activeMs: classified.computeMs });
+    const { name, version, variant } = classified.model;
+    const activeKey = modelKey(name, version, variant ?? DEFAULT_MODEL_VARIANT);
+    this.held.set(jobId, { activeKey, images, active: classified.predictions.map((p) => p.prediction), activeMs: classified.computeMs });
   }
 
   /** The job's result is recorded: the shadow model reads its images, in the background. */
@@ -117,6 +122,11 @@ export class ShadowRunner {
       this.unloadableUntil = Date.now() + LOAD_RETRY_MS;
       metrics.shadowJobs.inc({ ...this.labels, outcome: 'failed' });
       log.error({ err: error, shadow: this.options.model, retry_ms: LOAD_RETRY_MS }, 'the shadow model failed to load; jobs are answered as usual and not compared until it loads');
+      return;
+    }
+    if (shadow.key === observation.activeKey) {
+      // The candidate answered the job itself (promoted, or asked for by name): there is nothing to compare.
+      metrics.shadowJobs.inc({ ...this.labels, outcome: 'skipped' });
       return;
     }
     try {
