@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -10,5 +12,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores: model tests are CPU-bound, so more workers only add contention.
     maxWorkers: 2,
+    // Corrections that tests post (and the processes they start) go to a folder of the run's own, never to
+    // the repository's .data/feedback, and no API a test starts restores a developer's corrections.
+    env: { FEEDBACK_DIR: join(tmpdir(), `digitq-test-feedback-${process.pid}`) },
   },
 });
