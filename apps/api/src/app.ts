@@ -15,7 +15,7 @@ import express, { type Express } from 'express';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Config } from '@digitq/config';
-import { IdempotencyKeys, type FeedbackStore, type InferenceJobs, type TrainingJobs } from '@digitq/jobs';
+import { IdempotencyKeys, type FeedbackStore, type InferenceJobs, type ShadowStats, type TrainingJobs } from '@digitq/jobs';
 import type { ModelRegistry } from '@digitq/registry';
 import type { Logger } from '@digitq/service';
 import type { WebhookDeliveryLog, WebhookUrlGuard } from '@digitq/webhooks';
@@ -35,6 +35,7 @@ import { adminRouter } from './http/bull-board.ts';
 import { expressRouter } from './http/express-adapter.ts';
 import { createOpenApiDocument } from './http/openapi.ts';
 import { createRoutes, type MetricsSource } from './http/routes.ts';
+import { shadowFiguresOf } from './use-cases/models.ts';
 import { docsRouter } from './http/swagger-ui.ts';
 import { v2Router } from './v2/router.ts';
 import { webRouter } from './web/router.ts';
@@ -87,6 +88,8 @@ export interface AppDeps {
   registry: ModelRegistry;
   /** Users' corrections (POST /v1/jobs/:id/feedback, /v1/feedback). */
   feedback: FeedbackStore;
+  /** What inference workers recorded of shadow mode (SHADOW_MODEL): a version's report shows it live. Absent: reports as stored. */
+  shadowStats?: ShadowStats;
   /** Image bytes -> model inputs. Default: @digitq/imaging's preprocessDigitImages with maxBytes = MAX_IMAGE_BYTES. */
   preprocess?: PreprocessImages;
   /** Aborted when shutdown begins, so requests holding on `Prefer: wait` answer at once instead of delaying it. */
@@ -137,6 +140,7 @@ export function createApp(deps: AppDeps): Express {
     maxImageBytes: config.MAX_IMAGE_BYTES,
     maxImagesPerJob: config.MAX_IMAGES_PER_JOB,
     queues: deps.queues,
+    shadowFigures: deps.shadowStats && shadowFiguresOf(deps.shadowStats, deps.feedback),
   });
   const document = createOpenApiDocument(routes, {
     apiKeysEnabled: keyring.enabled,

@@ -25,7 +25,7 @@ import type { Redis } from 'ioredis';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '@digitq/config';
 import { QUEUE_NAMES } from '@digitq/contracts';
-import { CancelRequests, FeedbackStore, InferenceJobs, JobWaiter, TrainingJobs, createCommandConnection, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
+import { CancelRequests, FeedbackStore, InferenceJobs, JobWaiter, ShadowStats, TrainingJobs, createCommandConnection, createQueue, createQueueEvents, createRedisConnection } from '@digitq/jobs';
 import { ConnectionHealth, closeWithin, createLogger, exitWhenParentDies, handleShutdownSignals, loadConfigOrExit, startTelemetry, writeSecretFile, type Logger } from '@digitq/service';
 import { WebhookDeliveryLog, WebhookSecrets, WebhookUrlGuard } from '@digitq/webhooks';
 import { configureImaging } from '@digitq/imaging';
@@ -138,6 +138,7 @@ function serve(config: Config, log: Logger): void {
     trainings,
     registry,
     feedback,
+    shadowStats: new ShadowStats(redis, config.QUEUE_PREFIX, retention),
     shutdown: shutdown.signal,
   });
 

@@ -2,6 +2,7 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FEEDBACK_HELDBACK_DATASET, evaluationReportSchema, type EvaluationReport } from '@digitq/contracts';
+import { ShadowStats } from '@digitq/jobs';
 import { useTempDirs, writeFakeModelVersion } from '@digitq/test-utils';
 import { createTestStack, type TestStack } from '../test/api-stack.ts';
 import { modelReportExample } from './http/report-example.ts';
@@ -66,6 +67,23 @@ describe('GET /v1/models/:name/:version/report', () => {
     expect(unknownSet.body.error.message).toContain('has no dataset "nope"');
     await request(stack.app).get('/v1/models/digitnet/v2/report/robustness.svg?compare_to=v7').expect(404);
     await request(stack.app).get('/v1/models/digitnet/v2/report/other.svg').expect(404);
+  });
+
+  it('carries live shadow-mode figures, joined with corrections, for a version workers shadowed', async () => {
+    stack = await createTestStack();
+    await register(stack, 'v1');
+    await register(stack, 'v2');
+    await stack.registry.saveReport(reportOf('v1'));
+    await stack.registry.saveReport(reportOf('v2'));
+    const shadowStats = new ShadowStats(stack.redis, stack.prefix, { resultTtlS: 600, maxCount: 100 });
+    // digitnet@v2 shadowed one job of two images: it read 7 and 1 where v1 answered 7 and 2, and the owner said the second is a 1.
+    await shadowStats.record('digitnet', 'v2', { jobId: 'job-a', active: [7, 2], shadow: [7, 1], activeMs: 3, shadowMs: 4 });
+    await stack.feedback.add({ owner: 'tester', job_id: 'job-a', index: 1, label: 1, predicted: 2, model: { name: 'digitnet', version: 'v1' }, pixels: new Uint8Array(784) });
+    const app = stack.appWith({ shadowStats });
+    const shadowed = await request(app).get('/v1/models/digitnet/v2/report').expect(200);
+    expect(shadowed.body.shadow).toMatchObject({ model: { name: 'digitnet', version: 'v2' }, jobs: 1, images: 2, agreement: 0.5, feedback: { count: 1, active_correct: 0, shadow_correct: 1 } });
+    const active = await request(app).get('/v1/models/digitnet/v1/report').expect(200);
+    expect(active.body).not.toHaveProperty('shadow');
   });
 
   it('is in the OpenAPI document, the pictures as image/svg+xml', async () => {

@@ -6,6 +6,7 @@
  */
 import { AppError, MNIST_TEST_DATASET, type EvaluationReport, type ModelList, type ModelMetadata, type ModelVariant, type ModelVersionView } from '@digitq/contracts';
 import { renderConfusionSvg, renderReliabilitySvg, renderRobustnessSvg } from '@digitq/evaluation';
+import type { FeedbackLabel, FeedbackStore, ShadowStats } from '@digitq/jobs';
 import { RegistryError } from '@digitq/registry';
 import type { IntakeDeps } from './deps.ts';
 
@@ -48,6 +49,20 @@ export async function activateModel(ref: ModelVersionRef & { variant?: ModelVari
  * with the users' corrections), when it is or was shadowed; null otherwise.
  */
 export type ReadShadowFigures = (name: string, version: string) => Promise<Record<string, unknown> | null>;
+
+/**
+ * The shadow figures of a version from what inference workers recorded
+ * (SHADOW_MODEL), with every correction joined on job and image; null when
+ * no shadowed job of it is still kept. Corrections are read only then.
+ */
+export function shadowFiguresOf(stats: Pick<ShadowStats, 'read'>, feedback: Pick<FeedbackStore, 'entries'>): ReadShadowFigures {
+  return async (name, version) => {
+    if ((await stats.read(name, version)).jobs === 0) return null;
+    const labels: FeedbackLabel[] = [];
+    for await (const entry of feedback.entries()) labels.push({ job_id: entry.job_id, index: entry.index, label: entry.label });
+    return { ...(await stats.read(name, version, labels)) };
+  };
+}
 
 /**
  * The evaluation report computed when the version was registered, with its
