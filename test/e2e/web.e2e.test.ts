@@ -56,6 +56,8 @@ function foreignRequests(watched: Watched, origin: string): string[] {
 
 /** A 7 in two mouse strokes on the 280 px pad: the bar, then the stem. */
 async function drawSeven(page: Page): Promise<void> {
+  // The mouse draws at viewport coordinates: the pad must be on screen (a click further down the page scrolls it away).
+  await page.locator('#pad').scrollIntoViewIfNeeded();
   const box = (await page.locator('#pad').boundingBox())!;
   const at = (x: number, y: number) => [box.x + (x / 280) * box.width, box.y + (y / 280) * box.height] as const;
   const stroke = async (points: [number, number][]) => {
@@ -106,6 +108,12 @@ describe('the web page and Swagger UI in Chromium', () => {
 
     // The queue panel fills from GET /v1/queues.
     await expect.poll(() => page.locator('#queue-rows th[scope=row]').allTextContents(), { timeout: 10_000 }).toEqual(['inference', 'training', 'webhooks']);
+
+    // The serving version's report: its figures, and its robustness and reliability charts as images.
+    await expect.poll(() => page.locator('#report-status').textContent(), { timeout: 10_000 }).toMatch(/^digitnet v1, evaluated /);
+    expect(await page.locator('#report-accuracy').textContent()).toMatch(/^99\.[0-9]{2}% of 10,000 right$/);
+    expect(await page.locator('#report-robustness').getAttribute('alt')).toMatch(/^Accuracy per degradation: .+ [0-9.]+%/);
+    expect(await page.locator('#report-reliability').isVisible()).toBe(true);
 
     await drawSeven(page);
     await expect.poll(() => page.locator('#digit').textContent(), { timeout: 15_000 }).toBe('7');

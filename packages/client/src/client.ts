@@ -8,6 +8,7 @@
  *   const job = await digitq.wait((await digitq.submit([a, b])).id, { timeoutMs: 30_000 });
  */
 import type {
+  EvaluationReport,
   FeedbackDeleted,
   FeedbackEntry,
   FeedbackList,
@@ -89,6 +90,9 @@ export interface WaitOptions extends EventsOptions {
 
 /** Training options as POST /v1/trainings takes them; every field has a server default. */
 export type TrainOptions = Partial<TrainingRequest>;
+
+/** The pictures of a version's evaluation report. */
+export type ReportChartName = 'confusion' | 'reliability' | 'robustness';
 
 interface SendInit {
   body?: BodyInit;
@@ -251,6 +255,20 @@ export class DigitqClient {
   /** GET /v1/models/:name/:version. */
   async model(name: string, version: string, options: CallOptions = {}): Promise<ModelVersionView> {
     return this.json<ModelVersionView>('GET', modelPath(name, version), { signal: options.signal });
+  }
+
+  /** GET /v1/models/:name/:version/report: the version's evaluation report. */
+  async modelReport(name: string, version: string, options: CallOptions = {}): Promise<EvaluationReport> {
+    return this.json<EvaluationReport>('GET', `${modelPath(name, version)}/report`, { signal: options.signal });
+  }
+
+  /** GET /v1/models/:name/:version/report/<chart>.svg: one of the report's pictures as SVG text (`dataset`, `compareTo`: see the API). */
+  async modelReportChart(name: string, version: string, chart: ReportChartName, options: CallOptions & { dataset?: string; compareTo?: string } = {}): Promise<string> {
+    const query = new URLSearchParams({ ...(options.dataset && { dataset: options.dataset }), ...(options.compareTo && { compare_to: options.compareTo }) }).toString();
+    const path = `${modelPath(name, version)}/report/${chart}.svg${query ? `?${query}` : ''}`;
+    const response = await this.send('GET', path, { signal: options.signal, headers: { Accept: 'image/svg+xml' } });
+    if (!response.ok) throw await errorFromResponse(response);
+    return response.text();
   }
 
   /** POST /v1/models/:name/:version/activate (admin: sends adminKey when set). */

@@ -2,13 +2,13 @@
  * The page at `/`: draw or upload a digit and see what the model made of
  * it (the digit, all ten probabilities, the 28x28 input it read, and which
  * pixels decided it; a wrong answer can be corrected, which keeps the input
- * with the right digit for later training), the queues' counts, and a tiny
- * training's live curves.
+ * with the right digit for later training), the serving model's evaluation
+ * report, the queues' counts, and a tiny training's live curves.
  * Every call goes through the typed client (@digitq/client) to this page's
  * own origin; esbuild bundles it for the browser (scripts/build.mjs).
  */
 import { DigitqClient, DigitqError, type ImageInput } from '@digitq/client';
-import type { PredictResponse, QueueCountsList, TrainingView } from '@digitq/contracts';
+import type { EvaluationReport, PredictResponse, QueueCountsList, TrainingView } from '@digitq/contracts';
 
 /** Quiet time after a stroke ends before the drawing is sent: a digit of several strokes is sent once. */
 const PREDICT_DEBOUNCE_MS = 300;
@@ -158,6 +158,8 @@ function showResult(result: PredictResponse, latencyMs: number): void {
   if (result.input) drawInput(result.input);
   if (result.explanation) drawExplanation(result.explanation);
   offerCorrection(result.job_id, result.prediction);
+  // A new version went live since the report shown was read: show its report.
+  if (reported && (reported.name !== result.model.name || reported.version !== result.model.version)) void showReport(result.model);
 }
 
 /** Asks the API about one image; an answer to an older question than the latest is dropped. */
@@ -319,6 +321,75 @@ document.addEventListener('paste', (event) => {
     usePhoto(file);
   }
 });
+
+// --- The serving model's evaluation report: figures, robustness per degradation, reliability ---
+
+/** The model whose report the page shows by default (the API's default model). */
+const REPORTED_MODEL = 'digitnet';
+const reportStatus = byId('report-status');
+const percent = (share: number, digits = 2) => `${(share * 100).toFixed(digits)}%`;
+/** The version whose report is shown (or was asked for); null before the first. */
+let reported: { name: string; version: string } | null = null;
+const chartUrls: string[] = [];
+
+/** An SVG from the API as an image (an <img src> of the API itself would go without the API key). */
+function showChart(img: HTMLImageElement, svgText: string, alt: string): void {
+  const url = URL.createObjectURL(new Blob([svgText], { type: 'image/svg+xml' }));
+  chartUrls.push(url);
+  img.src = url;
+  img.alt = alt;
+  img.closest('figure')!.hidden = false;
+}
+
+function showFigures(report: EvaluationReport): void {
+  const mnist = report.datasets['mnist-test'];
+  const feedback = report.datasets['feedback-heldback'];
+  const { calibration, promotion } = report;
+  byId('report-accuracy').textContent = mnist ? `${percent(mnist.accuracy)} of ${mnist.count.toLocaleString()} right` : '–';
+  byId('report-ece').textContent = `${percent(calibration.ece_after)} with temperature ${calibration.temperature.toFixed(2)} (${percent(calibration.ece_before)} without)`;
+  byId('report-feedback').textContent = feedback ? `${percent(feedback.accuracy, 1)} of ${feedback.count} right` : 'none held back yet';
+  byId('report-promotion').textContent = promotion ? promotion.reasons.join('; ') : '–';
+  byId('report-figures').hidden = false;
+}
+
+async function showReport(model: { name: string; version: string }): Promise<void> {
+  reported = model;
+  const label = `${model.name} ${model.version}`;
+  reportStatus.textContent = `Reading the report of ${label}…`;
+  try {
+    const digitq = client();
+    const [report, robustness, reliability] = await Promise.all([
+      digitq.modelReport(model.name, model.version),
+      digitq.modelReportChart(model.name, model.version, 'robustness'),
+      digitq.modelReportChart(model.name, model.version, 'reliability'),
+    ]);
+    if (reported !== model) return;
+    chartUrls.splice(0).forEach((url) => URL.revokeObjectURL(url));
+    showFigures(report);
+    const perSet = Object.entries(report.datasets)
+      .filter(([name]) => name.startsWith('robustness/'))
+      .map(([name, metrics]) => `${metrics.label ?? name.slice('robustness/'.length)} ${percent(metrics.accuracy, 1)}`);
+    showChart(byId<HTMLImageElement>('report-robustness'), robustness, `Accuracy per degradation: ${perSet.join(', ') || 'no robustness figures in this report'}`);
+    showChart(byId<HTMLImageElement>('report-reliability'), reliability, `Reliability diagram of ${label}: calibration error ${percent(report.calibration.ece_after)}`);
+    reportStatus.textContent = `${label}, evaluated ${new Date(report.created_at).toLocaleString()}.`;
+  } catch (error) {
+    if (reported === model) reportStatus.textContent = `No report to show for ${label}: ${describeError(error)}`;
+  }
+}
+
+/** The report of the version the default model serves now. */
+async function showActiveReport(): Promise<void> {
+  try {
+    const served = (await client().models()).data.find((model) => model.name === REPORTED_MODEL && model.active_version);
+    if (served?.active_version) await showReport({ name: served.name, version: served.active_version });
+    else reportStatus.textContent = `No version of ${REPORTED_MODEL} is serving yet.`;
+  } catch (error) {
+    reportStatus.textContent = `Could not read the models: ${describeError(error)}`;
+  }
+}
+void showActiveReport();
+// A key typed in after the page loaded: read the report with it.
+keyInput.addEventListener('change', () => void showActiveReport());
 
 // --- Queues ---
 
