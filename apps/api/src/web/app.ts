@@ -478,6 +478,19 @@ function curvePoint(view: TrainingView): CurvePoint | null {
   return { at: Math.min(at, p.epochs), loss: p.loss, accuracy: p.accuracy };
 }
 
+const percentOrDash = (share: number | null) => (share === null ? '–' : percent(share, 1));
+
+/** One line on where a training is: its epoch and batch, its evaluation once trained, or how it ended. */
+function trainingStatusText(view: TrainingView): string {
+  const p = view.progress;
+  if (view.status === 'processing' && p?.phase === 'evaluating') {
+    return `Evaluating the new version${p.evaluated ? `: ${p.evaluated.images.toLocaleString()} of ${p.evaluated.total.toLocaleString()} images` : '…'}`;
+  }
+  if (view.status === 'processing' && p) return `Epoch ${p.epoch}/${p.epochs}, batch ${p.batch}/${p.batches}: loss ${p.loss?.toFixed(3) ?? '–'}, accuracy ${percentOrDash(p.accuracy)}`;
+  if (view.status === 'succeeded' && view.model) return `Done: ${view.model.name} ${view.model.version}, test accuracy ${percentOrDash(view.model.test_accuracy)}`;
+  return `Training ${view.status}${view.error ? `: ${view.error.message}` : ''}`;
+}
+
 async function runTraining(): Promise<void> {
   trainButton.disabled = true;
   const points: CurvePoint[] = [];
@@ -490,13 +503,7 @@ async function runTraining(): Promise<void> {
       // Only forward: a view repeated (or the final one, which ends where the last update was) adds nothing.
       if (point && point.at > (points.at(-1)?.at ?? -1)) points.push(point);
       drawCurves(points, view.progress?.epochs ?? TINY_TRAINING.epochs);
-      const p = view.progress;
-      trainingStatus.textContent =
-        view.status === 'processing' && p
-          ? `Epoch ${p.epoch}/${p.epochs}, batch ${p.batch}/${p.batches}: loss ${p.loss?.toFixed(3) ?? '–'}, accuracy ${p.accuracy === null ? '–' : `${(p.accuracy * 100).toFixed(1)}%`}`
-          : view.status === 'succeeded' && view.model
-            ? `Done: ${view.model.name} ${view.model.version}, test accuracy ${view.model.test_accuracy === null ? '–' : `${(view.model.test_accuracy * 100).toFixed(1)}%`}`
-            : `Training ${view.status}${view.error ? `: ${view.error.message}` : ''}`;
+      trainingStatus.textContent = trainingStatusText(view);
     }
   } catch (error) {
     trainingStatus.textContent = `Training failed to start or follow: ${describeError(error)}`;
