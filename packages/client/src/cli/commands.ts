@@ -180,12 +180,13 @@ export const COMMANDS: Command[] = [
     args: '',
     summary: 'Train a new model version, with a live progress bar (POST /v1/trainings)',
     details: [
-      ['--dataset D', 'mnist, idx:<dir> or folder:<dir>; default mnist'],
+      ['--dataset D', 'mnist, mnist+feedback, feedback, idx:<dir> or folder:<dir>; default mnist'],
+      ['--base REF', 'fine-tune this version (e.g. digitnet@v1), starting from its weights'],
       ['--epochs N', 'default 12'],
       ['--batch-size N', 'default 64'],
       ['--learning-rate X', 'default 0.003'],
       ['--architecture A', 'digitnet-bn or tiny'],
-      ['--augment P', 'default, mild or none'],
+      ['--augment P', 'default, mild, robust or none'],
       ['--limit N', 'train on the first N images only'],
       ['--name NAME', 'model name; default digitnet'],
       ['--seed N', ''],
@@ -195,6 +196,7 @@ export const COMMANDS: Command[] = [
     notes: ['Ctrl-C stops following; the training carries on (digitq cancel --training <id> stops it).'],
     options: {
       dataset: { type: 'string' },
+      base: { type: 'string' },
       epochs: { type: 'string' },
       'batch-size': { type: 'string' },
       'learning-rate': { type: 'string' },
@@ -210,6 +212,7 @@ export const COMMANDS: Command[] = [
     async run(ctx, values) {
       const request: TrainOptions = {
         ...(values.dataset !== undefined && { dataset: str(values.dataset) }),
+        ...(values.base !== undefined && { base: str(values.base) }),
         ...(values.epochs !== undefined && { epochs: integer('--epochs', values.epochs) }),
         ...(values['batch-size'] !== undefined && { batch_size: integer('--batch-size', values['batch-size']) }),
         ...(values['learning-rate'] !== undefined && { learning_rate: number('--learning-rate', values['learning-rate']) }),
