@@ -26,7 +26,7 @@ export const ENTRY_POINTS = {
   api: ['main'],
   worker: ['main'],
   launcher: ['main'],
-  cli: ['train', 'eval', 'download-data', 'model-export', 'model-quantize', 'model-import', 'model-report'],
+  cli: ['train', 'eval', 'download-data', 'model-export', 'model-quantize', 'model-import', 'model-report', 'model-ensemble'],
   'packages/client': ['cli'],
 };
 const folderOf = (app) => join(ROOT, app.includes('/') ? app : join('apps', app));
