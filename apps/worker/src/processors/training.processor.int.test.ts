@@ -168,6 +168,26 @@ describe('training processor', () => {
     expect(progress.findIndex((p) => p.progress.phase === 'evaluating')).toBeGreaterThan(progress.findIndex((p) => p.progress.phase === 'training'));
   }, 180_000);
 
+  it('stops at the next batch when canceled while the new version is evaluated, and registers nothing', async () => {
+    const versions = async () => (await registry.list()).data.flatMap((model) => model.versions.map((v) => v.version));
+    const before = await versions();
+    let canceling: Promise<unknown> | undefined;
+    const { result, failedReason } = await train(
+      { ...QUICK, dataset: 'mnist', limit: 300 },
+      {
+        // The first word of the evaluation: ask to cancel (the worker polls for it every second; classifying the 10,000 test images alone takes longer).
+        onProgress: (job, payload) => {
+          if (payload.progress.phase === 'evaluating') canceling ??= trainings.cancel(job.id!, 'tester');
+        },
+      },
+    );
+    expect(canceling).toBeDefined();
+    await canceling;
+    expect(result).toBeNull();
+    expect(failedReason).toBe('JOB_CANCELED: canceled at client request');
+    expect(await versions()).toEqual(before);
+  }, 180_000);
+
   it('fine-tunes from the base: at a vanishing learning rate it reads MNIST as the base does, from its first batch', async () => {
     const base = (await report('v1')).datasets[MNIST_TEST_DATASET]!.accuracy;
     const warm = await train({ dataset: 'mnist', epochs: 1, limit: 200, augment: 'none', learning_rate: 1e-7, base: 'digitnet@v1' }, { autoPromote: false });
