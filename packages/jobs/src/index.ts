@@ -12,4 +12,3 @@ export * from './event-stream.ts';
 export * from './feedback-store.ts';
 export * from './digit-png.ts';
 export * from './shadow-stats.ts';
-export * from './shadow-stats.ts';
