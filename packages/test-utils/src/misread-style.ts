@@ -8,12 +8,13 @@
  * as 2 or 4). A person still sees a zero with a stroke through it.
  *
  * Each image is a real MNIST digit (the caller passes training digits, never
- * test digits) scaled up, with the stroke added in the digit's own pen width
+ * test digits) scaled up, with the stroke added in about MNIST's pen width
  * and small seeded variation (overshoot, angle, width), as dark ink on white
  * paper: a PNG the API's preprocessing sees like any upload.
- * Measured on v1 (first 300 zeros of the training split, seed 1): see
- * .scratch notes in the issue 16 report; the e2e feedback-loop test asserts
- * the rate it relies on.
+ * Measured on v1 through preprocessDigitImage and ONNX Runtime, the first
+ * 300 zeros of the training split, seed 1: 298 misread (99.3%), 275 as 8,
+ * 14 as 2, 9 as 4. test/e2e/feedback-loop.e2e.test.ts asserts the rate it
+ * relies on against the live API.
  */
 import sharp from 'sharp';
 import { DIGIT_SIDE, PIXELS_PER_IMAGE } from '@digitq/contracts';
@@ -28,14 +29,21 @@ const MARGIN = 24;
 const SIDE = DIGIT_SIDE * SCALE + 2 * MARGIN;
 /** A pixel counts as ink for the digit's bounding box above this (of 255): MNIST's soft edges are left out. */
 const INK_THRESHOLD = 100;
-/** How far the stroke runs past the oval's corners, in MNIST pixels: [min, min + spread). Enough to tell it from an 8's crossing. */
-const OVERSHOOT_MIN = 1;
-const OVERSHOOT_SPREAD = 1;
+/** How far the stroke runs past the oval's corners, in MNIST pixels: [min, min + spread). Clearly past the oval, unlike an 8's crossing. */
+const OVERSHOOT_MIN = 2;
+const OVERSHOOT_SPREAD = 1.5;
 /** Pen width of the stroke in MNIST pixels, [min, min + spread): MNIST's strokes are 2-3 px. */
 const PEN_MIN = 2;
 const PEN_SPREAD = 0.6;
 /** Each end of the stroke moves up to this much (MNIST pixels) along each axis: angle and placement vary a little. */
 const END_JITTER = 0.8;
+
+/** Dark ink on white paper, 8-bit grey, row-major. */
+export interface GreyPixels {
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+}
 
 /** Anything with MNIST's layout: `count` 28x28 images, 0 = paper, 255 = ink. A DigitDataset fits. */
 export interface DigitImages {
@@ -119,9 +127,25 @@ function inkBox(digit: Uint8Array): { left: number; right: number; top: number; 
   return { left, right, top, bottom };
 }
 
-/** One MNIST zero (784 bytes) crossed from top left to bottom right, as dark-on-white grey pixels (SIDE x SIDE). */
-export function crossZero(digit: Uint8Array, random: () => number): { data: Uint8Array; width: number; height: number } {
+function toPaper(ink: Float32Array): GreyPixels {
+  const data = new Uint8Array(SIDE * SIDE);
+  for (let i = 0; i < data.length; i++) data[i] = Math.round(255 * (1 - ink[i]!));
+  return { data, width: SIDE, height: SIDE };
+}
+
+function checkDigit(digit: Uint8Array): void {
   if (digit.length !== PIXELS_PER_IMAGE) throw new RangeError(`a digit has ${PIXELS_PER_IMAGE} pixels, got ${digit.length}`);
+}
+
+/** One MNIST digit (784 bytes) as it is, rendered like the crossed zeros: the control group. */
+export function renderMnistDigit(digit: Uint8Array): GreyPixels {
+  checkDigit(digit);
+  return toPaper(scaledInk(digit));
+}
+
+/** One MNIST zero (784 bytes) crossed from top left to bottom right. */
+export function crossZero(digit: Uint8Array, random: () => number): GreyPixels {
+  checkDigit(digit);
   const box = inkBox(digit);
   const overshoot = OVERSHOOT_MIN + OVERSHOOT_SPREAD * random();
   const pen = PEN_MIN + PEN_SPREAD * random();
@@ -129,40 +153,50 @@ export function crossZero(digit: Uint8Array, random: () => number): { data: Uint
   const ink = scaledInk(digit);
   // The overshoot runs along the diagonal, a little more vertically than horizontally (boxes are taller than wide).
   drawStroke(ink, box.left - overshoot * 0.7 + jitter(), box.top - overshoot + jitter(), box.right + overshoot * 0.7 + jitter(), box.bottom + overshoot + jitter(), pen);
-  const data = new Uint8Array(SIDE * SIDE);
-  for (let i = 0; i < data.length; i++) data[i] = Math.round(255 * (1 - ink[i]!));
-  return { data, width: SIDE, height: SIDE };
+  return toPaper(ink);
 }
 
-export interface CrossedZeroOptions {
+export interface DigitSelection {
   /** How many images. */
   count: number;
-  /** Skip this many zeros of the set first (to draw disjoint batches from one set). Default 0. */
+  /** Skip this many matching digits of the set first (to draw disjoint batches from one set). Default 0. */
   skip?: number;
-  /** Seed of the variation. Default 1. */
-  seed?: number;
+}
+
+/** Indexes of `count` digits of `set` whose label passes `wanted`, in the set's order, after skipping `skip` of them. */
+function select(set: DigitImages, wanted: (label: number) => boolean, { count, skip = 0 }: DigitSelection): number[] {
+  const sources: number[] = [];
+  let skipped = 0;
+  for (let i = 0; i < set.count && sources.length < count; i++) {
+    if (!wanted(set.labels[i]!)) continue;
+    if (skipped < skip) skipped++;
+    else sources.push(i);
+  }
+  if (sources.length < count) throw new RangeError(`the set has ${sources.length} matching digits after skipping ${skip}, ${count} wanted`);
+  return sources;
+}
+
+const digitAt = (set: DigitImages, i: number) => set.images.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE);
+
+async function encodePng(grey: GreyPixels): Promise<Buffer> {
+  return sharp(grey.data, { raw: { width: grey.width, height: grey.height, channels: 1 } }).png().toBuffer();
 }
 
 /**
- * `count` crossed zeros made from distinct zeros of `set` (in the set's
- * order, after skipping `skip` zeros), each with its own variation from one
- * seeded sequence. Throws if the set has too few zeros.
+ * Crossed zeros made from distinct zeros of `set` (in the set's order, after
+ * skipping `skip` zeros), each with its own variation from one seeded
+ * sequence (`seed`, default 1). Throws if the set has too few zeros.
  */
-export async function crossedZeroImages(set: DigitImages, options: CrossedZeroOptions): Promise<StyledDigit[]> {
+export async function crossedZeroImages(set: DigitImages, options: DigitSelection & { seed?: number }): Promise<StyledDigit[]> {
   const random = seededRandom(options.seed ?? 1);
-  const sources: number[] = [];
-  let skip = options.skip ?? 0;
-  for (let i = 0; i < set.count && sources.length < options.count; i++) {
-    if (set.labels[i] !== CROSSED_ZERO_LABEL) continue;
-    if (skip > 0) skip--;
-    else sources.push(i);
-  }
-  if (sources.length < options.count) throw new RangeError(`the set has ${sources.length} zeros after skipping ${options.skip ?? 0}, ${options.count} wanted`);
-  return Promise.all(
-    sources.map(async (source) => {
-      const grey = crossZero(set.images.subarray(source * PIXELS_PER_IMAGE, (source + 1) * PIXELS_PER_IMAGE), random);
-      const png = await sharp(grey.data, { raw: { width: grey.width, height: grey.height, channels: 1 } }).png().toBuffer();
-      return { png, label: CROSSED_ZERO_LABEL, source };
-    }),
-  );
+  const sources = select(set, (label) => label === CROSSED_ZERO_LABEL, options);
+  // Drawn in order first, so each image's variation depends only on the seed and its place.
+  const drawn = sources.map((source) => ({ source, grey: crossZero(digitAt(set, source), random) }));
+  return Promise.all(drawn.map(async ({ source, grey }) => ({ png: await encodePng(grey), label: CROSSED_ZERO_LABEL, source })));
+}
+
+/** Digits of `set` as they are (every label, or those in `labels`), rendered like the crossed zeros. */
+export async function plainDigitImages(set: DigitImages, options: DigitSelection & { labels?: readonly number[] }): Promise<StyledDigit[]> {
+  const sources = select(set, (label) => !options.labels || options.labels.includes(label), options);
+  return Promise.all(sources.map(async (source) => ({ png: await encodePng(renderMnistDigit(digitAt(set, source))), label: set.labels[source]!, source })));
 }
