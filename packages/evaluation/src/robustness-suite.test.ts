@@ -71,4 +71,12 @@ describe('buildRobustnessSuite on MNIST test digits', () => {
     const rebuilt = await buildRobustnessSuite({ dataDir, count: DIGITS, cacheDir });
     expect(rebuilt.at(-1)!.pixels).toEqual(built.at(-1)!.pixels);
   });
+
+  it('is built all the same where the cache cannot be written (a read-only data folder)', async () => {
+    // A file where the cache folder should be: mkdir fails whoever runs the test, root included.
+    const blocked = join(tempDir(), 'not-a-folder');
+    writeFileSync(blocked, 'x');
+    const suite = await buildRobustnessSuite({ dataDir, count: 3, cacheDir: blocked });
+    expect(suite.map((set) => set.count)).toEqual(ROBUSTNESS_DEGRADATIONS.map(() => 3));
+  });
 });

@@ -156,14 +156,17 @@ export async function buildRobustnessSuite(options: BuildRobustnessSuiteOptions)
     sets: degradations.map((d, s) => ({ id: d.id, label: d.label, rejected: built[s]!.rejected })),
   };
   const labels = new Uint8Array(digits.labels);
-  await mkdir(dir, { recursive: true });
-  // Written aside and renamed, so a concurrent reader never sees half a suite.
+  // Written aside and renamed, so a concurrent reader never sees half a suite. The cache is only a
+  // saving: a data folder mounted read-only (CI, a shared dataset) means building it every time.
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   try {
+    await mkdir(dir, { recursive: true });
     await writeFile(tmp, encodeSuite(header, labels, built.map((b) => b.bytes)));
     await rename(tmp, path);
+  } catch {
+    // not cached
   } finally {
-    await rm(tmp, { force: true });
+    await rm(tmp, { force: true }).catch(() => undefined);
   }
   return header.sets.map((set, s) => toSet(set, built[s]!.bytes, labels, digits.count));
 }
