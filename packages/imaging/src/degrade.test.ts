@@ -79,7 +79,8 @@ describe('training degradations', () => {
     const b = randomDegradation(digit(7), seeded(1));
     expect(Buffer.from(a.data).equals(Buffer.from(b.data))).toBe(true);
     const variants = new Set(Array.from({ length: 20 }, (_, s) => Buffer.from(randomDegradation(digit(7), seeded(s + 2)).data).toString('base64')));
-    expect(variants.size).toBeGreaterThan(15);
+    // One in five is left as it is, so about four of the twenty coincide.
+    expect(variants.size).toBeGreaterThan(12);
   });
 
   it('give the model input the serving preprocessing would give for that upload', async () => {
