@@ -24,7 +24,7 @@ import {
   checkpointPath,
   evaluateModel,
   initBackend,
-  loadLayersModel,
+  loadModelFolder,
   trainModel,
   trainingMetadata,
   writeModelFolder,
@@ -121,9 +121,10 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => abort.abort());
   process.once('SIGTERM', () => abort.abort());
 
-  const base = values.base ? await loadLayersModel(resolve(values.base)) : undefined;
+  // A version folder (checksums verified); recorded in the metadata as name@version, wherever it lay.
+  const base = values.base ? await loadModelFolder(resolve(values.base)) : undefined;
   const result = await trainModel(train, options, {
-    initialModel: base,
+    initialModel: base?.model,
     degrade: degradeForTraining,
     checkpointDir: runDir,
     resume: Boolean(previous),
@@ -156,7 +157,7 @@ async function main(): Promise<void> {
       result,
       evaluation,
       backend: backend.label,
-      origin: { command: `npm run train -- ${process.argv.slice(2).join(' ')}`.trim(), ...(values.base ? { base: values.base } : {}) },
+      origin: { command: `npm run train -- ${process.argv.slice(2).join(' ')}`.trim(), ...(base ? { base: `${base.metadata.name}@${base.metadata.version}` } : {}) },
     }),
   });
   log.info({ dir: written.dir, test_accuracy: evaluation.accuracy }, 'model written');
