@@ -18,15 +18,11 @@
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import { loadConfig } from '@digitq/config';
 import { loadMnist } from '@digitq/datasets';
 import { INPUT_CHECK_IMAGES, INPUT_CONVENTION_TEXT, MIN_IMPORT_ACCURACY, assertModelName, importKerasModelFolder, initBackend, type BackendPreference } from '@digitq/model';
 import { ModelRegistry, writeActiveVersion } from '@digitq/registry';
-import { createCliLogger, exitOnError } from './cli-support.ts';
-
-/** How long to wait for Redis before importing without it. */
-const REDIS_PROBE_TIMEOUT_MS = 2000;
+import { connectRedisIfReachable, createCliLogger, exitOnError } from './cli-support.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -41,30 +37,6 @@ const { values, positionals } = parseArgs({
 const config = loadConfig();
 const log = createCliLogger('model-import', config.LOG_LEVEL);
 
-/** A Redis client when Redis answers now, else null (one attempt, no reconnects). */
-async function connectRedis(url: string): Promise<Redis | null> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: REDIS_PROBE_TIMEOUT_MS,
-    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-    connectionName: 'digitq-model-import',
-  });
-  // ioredis also emits what connect() rejects with; the rejection is handled below.
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    await redis.ping();
-    return redis;
-  } catch (error) {
-    // The reason only: the URL may carry credentials.
-    log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'Redis not reachable: the version is numbered from disk and not registered; workers register it when they start');
-    redis.disconnect();
-    return null;
-  }
-}
 
 async function main(): Promise<void> {
   const file = positionals[0];
@@ -75,7 +47,7 @@ async function main(): Promise<void> {
   log.info({ backend: backend.label, file, input: INPUT_CONVENTION_TEXT }, 'importing; the model must take digitq input');
 
   const testSet = await loadMnist(config.DATA_DIR, 'test');
-  const redis = await connectRedis(config.REDIS_URL);
+  const redis = await connectRedisIfReachable({ url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, connectionName: 'digitq-model-import' }, log, 'the version is numbered from disk and not registered; workers register it when they start');
   try {
     const registry = redis ? new ModelRegistry(redis, config.QUEUE_PREFIX, config.MODELS_DIR) : null;
     const result = await importKerasModelFolder({

@@ -21,7 +21,6 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { loadConfig } from '@digitq/config';
 import { FEEDBACK_HELDBACK_DATASET, REPORT_JSON, evaluationReportSchema, type EvaluationReport, type ModelMetadata } from '@digitq/contracts';
 import { loadMnist, sliceDataset, type DigitDataset } from '@digitq/datasets';
@@ -39,7 +38,7 @@ import {
 import { FeedbackStore } from '@digitq/jobs';
 import { createEngine, initBackend, readModelMetadata, resolveModelDir, type BackendPreference, type EngineKind } from '@digitq/model';
 import { METADATA_JSON, ModelRegistry } from '@digitq/registry';
-import { createCliLogger, exitOnError } from './cli-support.ts';
+import { connectRedisIfReachable, createCliLogger, exitOnError } from './cli-support.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -52,8 +51,6 @@ const { values, positionals } = parseArgs({
   },
 });
 
-/** How long to wait for Redis before reporting without it (folder only). */
-const REDIS_PROBE_TIMEOUT_MS = 2000;
 /** MNIST's training split: the images a version's `dataset.train_count + validation_count` must add up to for its tail to be known. */
 const MNIST_TRAIN_COUNT = 60_000;
 /** Held-out images when a version's metadata does not say which were never trained on. */
@@ -62,30 +59,6 @@ const FALLBACK_CALIBRATION_COUNT = 3000;
 const config = loadConfig();
 const log = createCliLogger('model-report', config.LOG_LEVEL);
 
-/** A Redis client when Redis answers now, else null (one attempt, no reconnects). */
-async function connectRedis(url: string): Promise<Redis | null> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: REDIS_PROBE_TIMEOUT_MS,
-    commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-    connectionName: 'digitq-model-report',
-  });
-  // ioredis also emits what connect() rejects with; the rejection is handled below.
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    await redis.ping();
-    return redis;
-  } catch (error) {
-    // The reason only: the URL may carry credentials.
-    log.warn({ reason: error instanceof Error ? error.message : String(error) }, 'Redis not reachable: the report goes to the version folder only, without held-back feedback');
-    redis.disconnect();
-    return null;
-  }
-}
 
 /**
  * The MNIST training images this version never trained on. Training holds
@@ -174,7 +147,7 @@ async function main(): Promise<void> {
   const metadata = await readModelMetadata(dir);
   const model = { name: metadata.name, version: metadata.version };
 
-  const redis = await connectRedis(config.REDIS_URL);
+  const redis = await connectRedisIfReachable({ url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, connectionName: 'digitq-model-report' }, log, 'the report goes to the version folder only, without held-back feedback');
   const engine = await createEngine({ kind, threads: availableParallelism(), tfjsBackend: (await initBackend((values.backend ?? config.TF_BACKEND) as BackendPreference)).label }, dir);
   try {
     const registry = redis ? new ModelRegistry(redis, config.QUEUE_PREFIX, config.MODELS_DIR) : null;
