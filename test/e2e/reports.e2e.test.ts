@@ -4,11 +4,11 @@
  * the committed model, the API serves the report and its pictures, and the
  * training's view carries the verdict.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MODELS_DIR, sleep, useSystem, type JobBody } from './system.ts';
+import { copyCommittedModels, sleep, useSystem, type JobBody } from './system.ts';
 
 const temps: string[] = [];
 function tempDir(name: string): string {
@@ -20,9 +20,7 @@ afterAll(() => temps.forEach((dir) => rmSync(dir, { recursive: true, force: true
 
 /** The trainer's own models folder, holding a copy of the committed model (the active version to beat). */
 function modelsCopy(): string {
-  const dir = tempDir('models');
-  cpSync(join(MODELS_DIR, 'digitnet'), join(dir, 'digitnet'), { recursive: true });
-  return dir;
+  return copyCommittedModels(tempDir('models'));
 }
 
 describe('evaluation reports of trained versions', () => {

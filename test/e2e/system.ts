@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,6 +21,12 @@ export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 /** The configured (by default the committed) models: these tests check real answers, which is the production model's job. */
 export const MODELS_DIR = resolve(REPO_ROOT, loadConfig().MODELS_DIR);
 export const DATA_DIR = resolve(REPO_ROOT, loadConfig().DATA_DIR);
+
+/** Fills `dir` (a test's own models folder) with a copy of the committed model, so trainings add versions there, never to the repository's. */
+export function copyCommittedModels(dir: string): string {
+  cpSync(join(MODELS_DIR, 'digitnet'), join(dir, 'digitnet'), { recursive: true });
+  return dir;
+}
 
 export interface ProcessHandle {
   name: string;

@@ -4,12 +4,12 @@
  * inference and training workers and Redis. Screenshots go to
  * test-artifacts/ (not committed).
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODELS_DIR, REPO_ROOT, useSystem } from './system.ts';
+import { REPO_ROOT, copyCommittedModels, useSystem } from './system.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** No sandbox (root in a container), no GPU, and nothing the browser would fetch on its own (updates, sync, QUIC probes). */
@@ -28,9 +28,7 @@ afterAll(() => temps.forEach((dir) => rmSync(dir, { recursive: true, force: true
 
 /** A models folder of its own: the page's tiny training adds a version (under its own model name), the committed folder stays as it is. */
 function modelsCopy(): string {
-  const dir = tempDir('models');
-  cpSync(join(MODELS_DIR, 'digitnet'), join(dir, 'digitnet'), { recursive: true });
-  return dir;
+  return copyCommittedModels(tempDir('models'));
 }
 
 /** What a page did that the tests check after each step: console errors, uncaught errors, every URL it requested. */
