@@ -16,7 +16,7 @@ const DASHBOARD = new URL('../../deploy/grafana/digitq.json', import.meta.url);
 const HISTOGRAM_SERIES = /_(bucket|sum|count)$/;
 /** Labels Prometheus adds at scrape (instance, job), histogram buckets' `le`, and the worker registry's default labels. */
 const ALWAYS_THERE = new Set(['instance', 'job', 'le', 'device', 'backend']);
-/** The panels an operator looks for first (issue 15). */
+/** The panels an operator looks for first (issue 15), and shadow mode's (issue 16). */
 const REQUIRED_METRICS = [
   'digitq_http_requests_total',
   'digitq_http_request_duration_seconds',
@@ -28,6 +28,11 @@ const REQUIRED_METRICS = [
   'digitq_inference_requests_total',
   'digitq_workers_live',
   'digitq_tf_tensors',
+  // Shadow mode (issue 16): agreement, jobs by outcome, compute time active vs shadow.
+  'digitq_shadow_agreements_total',
+  'digitq_shadow_predictions_total',
+  'digitq_shadow_jobs_total',
+  'digitq_shadow_compute_seconds',
 ];
 
 interface Target {
@@ -122,7 +127,7 @@ describe('deploy/grafana/digitq.json', () => {
     expect(problems).toEqual([]);
   });
 
-  it('charts request rate and latency, rejections, queue depth, queue vs compute time, batch size, images/s, workers and tensors', () => {
+  it('charts request rate and latency, rejections, queue depth, queue vs compute time, batch size, images/s, workers, tensors and shadow mode', () => {
     const exposed = exposedMetrics();
     const charted = new Set(queryPanels.flatMap((p) => p.targets!.flatMap((t) => seriesIn(t.expr).map((s) => metricOf(s, exposed).name))));
     expect(REQUIRED_METRICS.filter((name) => !charted.has(name))).toEqual([]);
