@@ -12,13 +12,14 @@
  * the style (made from other MNIST training digits, never posted) right
  * while ordinary digits are still read as before.
  */
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '@digitq/datasets';
+import { renderDigitImage } from '@digitq/imaging/test-images';
 import { crossedZeroImages, plainDigitImages, type StyledDigit } from '@digitq/test-utils';
-import { DATA_DIR, MODELS_DIR, sleep, useSystem, type JobBody } from './system.ts';
+import { DATA_DIR, copyCommittedModels, sleep, useSystem, type JobBody } from './system.ts';
 
 const temps: string[] = [];
 function tempDir(name: string): string {
@@ -44,17 +45,19 @@ const PLAIN_SKIP = 50_000;
  * images: ~20 s on the wasm backend.
  *
  * Measured here (digitnet v1 as the base, 100 fresh crossed zeros): a quick
- * fine-tuning that learns the style also moves a few MNIST test digits.
- * Learning rate 1.8e-4 to 2.5e-4 over 3,000 images: fresh crossed zeros read
- * right 59-73%, held-back corrections 55-77% (v1: 0-2%), and 5 to 9 more
- * MNIST test errors than v1's 32 depending on the seed (5 with seed 1 in
- * every run); 3e-4 reads ~90% of them but costs 12-14 errors; more MNIST
- * images or epochs at a lower rate, a larger batch, or augmentation did not
- * do better. So this test allows 10 extra errors (PROMOTE_MNIST_TOLERANCE
- * 0.001) rather than the default 5, which the same run meets only exactly.
+ * fine-tuning that learns the style also moves MNIST test digits. At 2.5e-4
+ * over 3,000 images, in 9 runs: fresh crossed zeros read right 71-74%,
+ * held-back corrections 56-74% (v1: 0-2%), and 5 to 13 more MNIST test
+ * errors than v1's 32 (which ~155 corrections are trained on, chosen by the
+ * random held-back split, moves it as much as the training's seed). 2e-4 reads
+ * ~60% and still costs 5-9; 3e-4 reads ~90% and costs 12-14; more MNIST
+ * images or epochs at a lower rate, larger batches, augmentation, frozen
+ * batch-norm statistics or only the last layers trained did not do better.
+ * The default PROMOTE_MNIST_TOLERANCE (0.0005, 5 errors) refuses most of
+ * these candidates, so this test allows 15 (0.0015) and asserts the rest.
  */
 const TRAINING = { dataset: 'mnist+feedback', limit: 3000, epochs: 1, learning_rate: 2.5e-4, batch_size: 64, augment: 'none' } as const;
-const PROMOTE_MNIST_TOLERANCE = 0.001;
+const PROMOTE_MNIST_TOLERANCE = 0.0015;
 const MNIST_TEST_COUNT = 10_000;
 /** Share of the style the served model must misread before (it reads ~99% as 8, 2 or 4), and read right after. */
 const MISREAD_BEFORE = 0.8;
@@ -66,6 +69,9 @@ const PLAIN_EXTRA_ERRORS_ALLOWED = 2;
 /** Images per job: MAX_IMAGES_PER_JOB's default is 64. */
 const JOB_IMAGES = 50;
 
+/** An image to send and the digit it shows. */
+type LabelledImage = Pick<StyledDigit, 'png' | 'label'>;
+
 interface Answer {
   job: string;
   index: number;
@@ -74,8 +80,7 @@ interface Answer {
 }
 
 describe('the feedback loop: corrections of a misread style teach the served model', () => {
-  const modelsDir = tempDir('models');
-  cpSync(join(MODELS_DIR, 'digitnet'), join(modelsDir, 'digitnet'), { recursive: true });
+  const modelsDir = copyCommittedModels(tempDir('models'));
   const system = useSystem(
     {
       workers: 0,
@@ -99,17 +104,20 @@ describe('the feedback loop: corrections of a misread style teach the served mod
   let corrected: StyledDigit[];
   let fresh: StyledDigit[];
   let plain: StyledDigit[];
+  /** The ten digits drawn with a pen (the imaging fixtures): what the other tests send. */
+  let drawn: LabelledImage[];
   beforeAll(async () => {
     const train = await loadMnist(DATA_DIR, 'train');
-    [corrected, fresh, plain] = await Promise.all([
+    [corrected, fresh, plain, drawn] = await Promise.all([
       crossedZeroImages(train, { count: CORRECTED, seed: 1 }),
       crossedZeroImages(train, { count: FRESH, skip: FRESH_SKIP_ZEROS, seed: 2 }),
       plainDigitImages(train, { count: PLAIN, skip: PLAIN_SKIP }),
+      Promise.all(Array.from({ length: 10 }, async (_, digit) => ({ png: await renderDigitImage({ digit, format: 'png' }), label: digit }))),
     ]);
   });
 
   /** Sends the images as a normal user does (jobs of up to JOB_IMAGES images) and returns each answer. */
-  async function classify(images: readonly StyledDigit[]): Promise<Answer[]> {
+  async function classify(images: readonly LabelledImage[]): Promise<Answer[]> {
     const answers: Answer[] = [];
     for (let start = 0; start < images.length; start += JOB_IMAGES) {
       const form = new FormData();
@@ -126,7 +134,7 @@ describe('the feedback loop: corrections of a misread style teach the served mod
     return answers;
   }
 
-  const rightShare = (answers: readonly Answer[], images: readonly StyledDigit[]) => answers.filter((a, i) => a.prediction === images[i]!.label).length / answers.length;
+  const rightShare = (answers: readonly Answer[], images: readonly LabelledImage[]) => answers.filter((a, i) => a.prediction === images[i]!.label).length / answers.length;
 
   async function activeVersion(): Promise<string> {
     const models = (await (await fetch(`${system.baseUrl}/v1/models`)).json()) as JobBody;
@@ -157,6 +165,7 @@ describe('the feedback loop: corrections of a misread style teach the served mod
     expect(1 - rightShare(freshBefore, fresh)).toBeGreaterThanOrEqual(MISREAD_BEFORE);
     const plainBefore = await classify(plain);
     expect(rightShare(plainBefore, plain)).toBeGreaterThanOrEqual(PLAIN_RIGHT_BEFORE);
+    expect(rightShare(await classify(drawn), drawn)).toBe(1);
 
     // The user says what each one really was.
     const entries: JobBody[] = [];
@@ -217,5 +226,6 @@ describe('the feedback loop: corrections of a misread style teach the served mod
     expect(rightShare(after, fresh), `fresh crossed zeros read right (before: ${rightShare(freshBefore, fresh)})`).toBeGreaterThanOrEqual(RIGHT_AFTER);
     const plainErrors = (answers: readonly Answer[]) => answers.filter((a, i) => a.prediction !== plain[i]!.label).length;
     expect(plainErrors(await classify(plain))).toBeLessThanOrEqual(plainErrors(plainBefore) + PLAIN_EXTRA_ERRORS_ALLOWED);
+    expect((await classify(drawn)).map((a) => a.prediction)).toEqual(drawn.map((d) => d.label));
   }, 240_000);
 });
