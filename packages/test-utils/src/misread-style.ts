@@ -179,7 +179,7 @@ function select(set: DigitImages, wanted: (label: number) => boolean, { count, s
 const digitAt = (set: DigitImages, i: number) => set.images.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE);
 
 async function encodePng(grey: GreyPixels): Promise<Buffer> {
-  return sharp(grey.data, { raw: { width: grey.width, height: grey.height, channels: 1 } }).png().toBuffer();
+  return sharp(grey.data, { raw: { width: grey.width, height: grey.height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
 }
 
 /**
