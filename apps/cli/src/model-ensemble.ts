@@ -79,8 +79,10 @@ async function main(): Promise<void> {
       created_at: new Date().toISOString(),
       source: `probabilities of ${refs.join(', ')} averaged`,
       dataset: first.dataset,
+      // The first member's recipe (the members' own metadata has theirs); nothing was trained, nor warm-started, here.
       training: {
         ...first.training,
+        base: undefined,
         seconds: members.reduce((sum, m) => sum + m.metadata.training.seconds, 0),
         backend: backend.label,
         command: `npm run model:ensemble -- ${process.argv.slice(2).join(' ')}`.trim(),
