@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,6 +21,11 @@ export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 /** The configured (by default the committed) models: these tests check real answers, which is the production model's job. */
 export const MODELS_DIR = resolve(REPO_ROOT, loadConfig().MODELS_DIR);
 export const DATA_DIR = resolve(REPO_ROOT, loadConfig().DATA_DIR);
+
+/** The version of the committed model that serves by default (models/digitnet/ACTIVE). */
+export function committedActiveVersion(): string {
+  return readFileSync(join(MODELS_DIR, 'digitnet', 'ACTIVE'), 'utf8').trim();
+}
 
 /** Fills `dir` (a test's own models folder) with a copy of the committed model, so trainings add versions there, never to the repository's. */
 export function copyCommittedModels(dir: string): string {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, copyCommittedModels, useSystem } from './system.ts';
+import { REPO_ROOT, committedActiveVersion, copyCommittedModels, useSystem } from './system.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** No sandbox (root in a container), no GPU, and nothing the browser would fetch on its own (updates, sync, QUIC probes). */
@@ -108,7 +108,7 @@ describe('the web page and Swagger UI in Chromium', () => {
     await expect.poll(() => page.locator('#queue-rows th[scope=row]').allTextContents(), { timeout: 10_000 }).toEqual(['inference', 'training', 'webhooks']);
 
     // The serving version's report: its figures, and its robustness and reliability charts as images.
-    await expect.poll(() => page.locator('#report-status').textContent(), { timeout: 10_000 }).toMatch(/^digitnet v1, evaluated /);
+    await expect.poll(() => page.locator('#report-status').textContent(), { timeout: 10_000 }).toMatch(new RegExp(`^digitnet ${committedActiveVersion()}, evaluated `));
     expect(await page.locator('#report-accuracy').textContent()).toMatch(/^99\.[0-9]{2}% of 10,000 right$/);
     expect(await page.locator('#report-robustness').getAttribute('alt')).toMatch(/^Accuracy per degradation: .+ [0-9.]+%/);
     expect(await page.locator('#report-reliability').isVisible()).toBe(true);
