@@ -26,7 +26,7 @@ import { DEGRADATIONS_VERSION, ROBUSTNESS_DEGRADATIONS, encodeGreyPng, preproces
 export const DEFAULT_SUITE_COUNT = 2000;
 /** Digits per degradation whose preprocessed bytes make the cache fingerprint. */
 const FINGERPRINT_DIGITS = 3;
-/** Images encoded and preprocessed at a time (sharp works on libuv's thread pool). */
+/** Images preprocessed at a time (large ones go to sharp, on libuv's thread pool). */
 const BUILD_CHUNK = 64;
 /** Folder of the cached suites, under the data folder. */
 export const SUITE_CACHE_FOLDER = 'robustness-suite';
@@ -72,12 +72,10 @@ async function degradeAll(degradation: Degradation, digits: DigitDataset): Promi
   let rejected = 0;
   for (let start = 0; start < digits.count; start += BUILD_CHUNK) {
     const end = Math.min(digits.count, start + BUILD_CHUNK);
-    const pngs = await Promise.all(
-      Array.from({ length: end - start }, (_, k) => {
-        const i = start + k;
-        return encodeGreyPng(degradation.apply(digits.images.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE)));
-      }),
-    );
+    const pngs = Array.from({ length: end - start }, (_, k) => {
+      const i = start + k;
+      return encodeGreyPng(degradation.apply(digits.images.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE)));
+    });
     const results = await preprocessDigitImages(pngs);
     results.forEach((result, k) => {
       if (result.ok) bytes.set(result.digit.pixelBytes, (start + k) * PIXELS_PER_IMAGE);

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@digitq/config';
 import { loadMnist, type DigitDataset } from '@digitq/datasets';
 import { ROBUSTNESS_DEGRADATIONS, degradeForTraining, randomDegradation } from './degrade.ts';
-import { encodeGreyPng } from './encode.ts';
+import { encodeGreyPng } from './png.ts';
 import { preprocessDigitImage, preprocessGreyImage } from './preprocess.ts';
 import type { GreyImage } from './decode.ts';
 
@@ -59,14 +59,14 @@ describe('the robustness suite degradations', () => {
     const row = (y: number) => image.data.subarray(y * image.width, (y + 1) * image.width);
     expect(row(0).some((v) => v < 128)).toBe(true);
     expect(row(image.height - 1).some((v) => v < 128)).toBe(true);
-    const found = await preprocessDigitImage(await encodeGreyPng(image));
+    const found = await preprocessDigitImage(encodeGreyPng(image));
     expect(found.pixels.reduce((a, b) => a + b, 0)).toBeGreaterThan(30);
   });
 
   it('every degradation of the first 50 test digits is an image the API accepts (8x8 cells included)', async () => {
     for (const degradation of ROBUSTNESS_DEGRADATIONS.filter((d) => d.id !== 'scan-8')) {
       for (let i = 0; i < 50; i++) {
-        const result = await preprocessDigitImage(await encodeGreyPng(degradation.apply(digit(i))));
+        const result = await preprocessDigitImage(encodeGreyPng(degradation.apply(digit(i))));
         expect(result.pixels).toHaveLength(784);
       }
     }
@@ -95,7 +95,7 @@ describe('training degradations', () => {
           return (error as { code?: string }).code;
         }
       })();
-      const uploaded = await preprocessDigitImage(await encodeGreyPng(image)).then((d) => Array.from(d.pixels), (error: { code?: string }) => error.code);
+      const uploaded = await preprocessDigitImage(encodeGreyPng(image)).then((d) => Array.from(d.pixels), (error: { code?: string }) => error.code);
       expect(direct).toEqual(uploaded);
     }
     const pixels = degradeForTraining(digit(1), seeded(9))!;

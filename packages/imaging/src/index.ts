@@ -30,5 +30,5 @@ export type { Box, Polarity } from './ink.ts';
 export { CENTRE_OF_MASS_TARGET, DIGIT_BOX_SIDE, FRAME_PIXELS, FRAME_SIDE, centreOfMass } from './frame.ts';
 export * from './preprocess.ts';
 export { DEGRADATIONS_VERSION, ROBUSTNESS_DEGRADATIONS, degradeForTraining, randomDegradation, type Degradation } from './degrade.ts';
-export { encodeGreyPng } from './encode.ts';
+export { decodePlainPng, encodeGreyPng, type RawPixels } from './png.ts';
 export type { GreyImage } from './decode.ts';

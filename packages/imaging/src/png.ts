@@ -10,8 +10,12 @@
  * Anything else, including anything malformed, returns null and goes to
  * sharp, which then decodes it or says what is wrong with it: this path never
  * decides an error.
+ *
+ * And the one PNG writer: grey pixels to a plain 8-bit greyscale file (the
+ * robustness suite's uploads, the feedback store's disk copy and exports).
  */
-import { crc32, inflateSync } from 'node:zlib';
+import { crc32, deflateSync, inflateSync } from 'node:zlib';
+import type { GreyImage } from './decode.ts';
 
 /** Decoded 8-bit samples, row-major, `channels` per pixel (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA). */
 export interface RawPixels {
@@ -136,4 +140,30 @@ export function decodePlainPng(bytes: Uint8Array, maxSide: number, maxPixels: nu
   if (filtered.length !== expected) return null;
   const data = new Uint8Array(rowBytes * height);
   return unfilter(filtered, data, height, rowBytes, channels) ? { data, width, height, channels } : null;
+}
+
+const COLOUR_GREY = 0;
+
+function pngChunk(type: string, data: Uint8Array): Buffer {
+  const out = Buffer.alloc(CHUNK_OVERHEAD + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, 'latin1');
+  out.set(data, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)) >>> 0, 8 + data.length);
+  return out;
+}
+
+/** Grey pixels as a plain PNG file (8-bit greyscale, unfiltered rows, zlib-compressed): what decodePlainPng reads back exactly. */
+export function encodeGreyPng({ data, width, height }: GreyImage): Uint8Array {
+  if (data.length !== width * height) throw new RangeError(`expected ${width * height} pixels for ${width}x${height}, got ${data.length}`);
+  const header = Buffer.alloc(IHDR_LENGTH);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = BIT_DEPTH_8;
+  header[9] = COLOUR_GREY;
+  // Each row: its filter byte (none), then its pixels.
+  const raw = Buffer.alloc(height * (width + 1));
+  for (let row = 0; row < height; row++) raw.set(data.subarray(row * width, (row + 1) * width), row * (width + 1) + 1);
+  const file = Buffer.concat([Buffer.from(SIGNATURE), pngChunk('IHDR', header), pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', new Uint8Array(0))]);
+  return new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
 }
