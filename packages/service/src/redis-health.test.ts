@@ -78,6 +78,39 @@ describe('ConnectionHealth', () => {
   });
 });
 
+/** An ioredis client: its `status` is 'ready' while connected. */
+function ioredisLike(status: string) {
+  return Object.assign(new EventEmitter(), { status });
+}
+
+const nextChecks = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+describe('ConnectionHealth and errors seen while the status still says ready', () => {
+  it('counts the first error of an outage that arrives before the connection says it closed', async () => {
+    const { lines, health } = setUp();
+    const client = ioredisLike('ready');
+    health.watch('redis', client);
+    client.emit('error', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+    // 'close' follows at once; ioredis then reconnects, and in a short outage the first attempt succeeds.
+    client.status = 'reconnecting';
+    await nextChecks();
+    expect(health.outage).toBe(true);
+    client.status = 'ready';
+    client.emit('ready');
+    expect(lines.map((l) => l.msg)).toEqual(['redis connection lost; retrying (logged again when it is restored)', expect.stringMatching(/^redis connection restored after 1 failed attempts/)]);
+  });
+
+  it('ignores an error reported late, once the connection is ready again', async () => {
+    const { lines, health } = setUp();
+    const client = ioredisLike('ready');
+    health.watch('redis', client);
+    client.emit('error', refused());
+    await nextChecks();
+    expect(health.outage).toBe(false);
+    expect(lines).toEqual([]);
+  });
+});
+
 describe('isRedisUnavailableError', () => {
   it('tells an unreachable or silent Redis from a failed command', () => {
     const maxRetries = Object.defineProperty(new Error('Reached the max retries per request limit'), 'name', { value: 'MaxRetriesPerRequestError' });

@@ -68,6 +68,8 @@ interface ReadyEmitter {
 }
 
 const MS_PER_S = 1000;
+/** How long after an error seen while ready the connection's status is looked at again. */
+const LATE_ERROR_CHECK_MS = 20;
 
 /** A short, stack-free description of a connection error: the outage line needs what failed, not where. */
 function describe(error: Error): { message: string; code?: string } {
@@ -96,9 +98,16 @@ export class ConnectionHealth {
     const ready: ReadyEmitter = typeof source.getBackend === 'function' ? source.getBackend() : (source as unknown as ReadyEmitter);
     // An error can be delivered after the connection is ready again (a command refused while it was still
     // connecting, reported late): counted as an outage, it would stay "down" with no 'ready' to come, and hide
-    // the next real outage's line.
+    // the next real outage's line. But the first sign of a real outage (ECONNRESET) also comes while the
+    // status still says ready, its 'close' a moment later: so an error seen while ready is judged once the
+    // socket's own events have run.
     source.on('error', (error) => {
-      if (ready.status === 'ready' && isRedisUnavailableError(error)) return;
+      if (ready.status === 'ready' && isRedisUnavailableError(error)) {
+        setTimeout(() => {
+          if (ready.status !== 'ready') this.onError(component, error);
+        }, LATE_ERROR_CHECK_MS).unref();
+        return;
+      }
       this.onError(component, error);
     });
     ready.on('ready', () => this.onReady(component));
