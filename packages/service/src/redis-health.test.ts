@@ -100,6 +100,17 @@ describe('ConnectionHealth and errors seen while the status still says ready', (
     expect(lines.map((l) => l.msg)).toEqual(['redis connection lost; retrying (logged again when it is restored)', expect.stringMatching(/^redis connection restored after 1 failed attempts/)]);
   });
 
+  it('logs an outage whose connection closed and came back before any attempt failed', () => {
+    const { lines, health } = setUp();
+    const client = ioredisLike('reconnecting');
+    health.watch('redis', client);
+    client.emit('reconnecting');
+    expect(health.outage).toBe(true);
+    client.emit('ready');
+    expect(lines.map((l) => l.msg)).toEqual(['redis connection lost; retrying (logged again when it is restored)', expect.stringMatching(/^redis connection restored after 1 failed attempts/)]);
+    expect(lines[0]).toMatchObject({ level: 40, error: { message: 'connection closed; reconnecting' } });
+  });
+
   it('ignores an error reported late, once the connection is ready again', async () => {
     const { lines, health } = setUp();
     const client = ioredisLike('ready');

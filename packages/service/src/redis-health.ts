@@ -62,12 +62,14 @@ export interface ConnectionEventSource {
 }
 
 interface ReadyEmitter {
-  on(event: 'ready', listener: () => void): unknown;
+  on(event: 'ready' | 'reconnecting', listener: () => void): unknown;
   /** ioredis: 'ready' while connected. */
   status?: string;
 }
 
 const MS_PER_S = 1000;
+/** What a connection that closed without an error event is reported as. */
+const CONNECTION_CLOSED = { message: 'connection closed; reconnecting' };
 /** How long after an error seen while ready the connection's status is looked at again. */
 const LATE_ERROR_CHECK_MS = 20;
 
@@ -111,6 +113,9 @@ export class ConnectionHealth {
       this.onError(component, error);
     });
     ready.on('ready', () => this.onReady(component));
+    // A connection that closed and is being re-established is an outage even if no attempt fails: Redis
+    // restarted quickly may be back before the first retry, yet commands were refused in between.
+    ready.on('reconnecting', () => this.onLost(component, CONNECTION_CLOSED));
   }
 
   /** True while some watched source has lost its connection. */
@@ -127,13 +132,17 @@ export class ConnectionHealth {
       this.counted.add(error);
       this.failedAttempts++;
     }
+    this.onLost(component, describe(error));
+  }
+
+  private onLost(component: string, error: { message: string; code?: string }): void {
     if (this.down.has(component)) return;
     const first = this.down.size === 0;
     this.down.add(component);
     if (!first) return;
     this.since = this.now();
     this.failedAttempts = 1;
-    this.log.warn({ component, error: describe(error) }, 'redis connection lost; retrying (logged again when it is restored)');
+    this.log.warn({ component, error }, 'redis connection lost; retrying (logged again when it is restored)');
   }
 
   private onReady(component: string): void {
