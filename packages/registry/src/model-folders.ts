@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_MODEL_VARIANT, MODEL_VERSION_PATTERN, modelVariantSchema, type ModelVariant } from '@digitq/contracts';
 
@@ -94,5 +94,16 @@ export async function verifyModelFolder(dir: string, files: Readonly<Record<stri
     if (!existsSync(path)) throw new ModelFolderChecksumError(`${path} is missing (metadata lists it with sha256 ${expected})`);
     const actual = sha256(await readFile(path));
     if (actual !== expected) throw new ModelFolderChecksumError(`${path}: sha256 ${actual} does not match ${expected} in its metadata`);
+  }
+}
+
+/** Writes `bytes` to `path` through a temporary file renamed over it, so readers never see half a file. */
+export async function writeAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
   }
 }

@@ -22,6 +22,7 @@ import {
   versionNumber,
   writeActiveVariant,
   writeActiveVersion,
+  writeAtomically,
 } from './model-folders.ts';
 import type { Redis } from 'ioredis';
 import {
@@ -329,13 +330,3 @@ async function readFolderReport(dir: string, metadata: ModelMetadata): Promise<E
   }
 }
 
-/** A temporary file renamed over `path`, so readers never see half a file. */
-async function writeAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } finally {
-    await rm(tmp, { force: true });
-  }
-}

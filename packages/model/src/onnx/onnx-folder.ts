@@ -4,9 +4,9 @@
  * served file, and read back only when that checksum matches.
  */
 import { existsSync } from 'node:fs';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { METADATA_JSON, sha256 } from '@digitq/registry';
+import { METADATA_JSON, sha256, writeAtomically } from '@digitq/registry';
 import type { ModelMetadata } from '@digitq/contracts';
 import { ModelChecksumError, loadModelFolder, readModelMetadata } from '../storage/model-folder.ts';
 import { EngineUnavailableError } from '../engines/engine.ts';
@@ -22,16 +22,6 @@ export interface OnnxExportResult {
   metadata: ModelMetadata;
 }
 
-/** Writes `bytes` to `path` through a temporary file renamed over it, so readers never see half a file. */
-export async function writeAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } finally {
-    await rm(tmp, { force: true });
-  }
-}
 
 /**
  * The ONNX bytes of a model folder's tfjs model (checksums verified on load).

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { DEFAULT_MODEL_VARIANT, type ModelMetadata, type ModelVariant, type ModelVariantInfo } from '@digitq/contracts';
 import { MNIST_PIXELS, type DigitDataset } from '@digitq/datasets';
-import { METADATA_JSON, sha256, variantFileName } from '@digitq/registry';
+import { METADATA_JSON, sha256, variantFileName, writeAtomically } from '@digitq/registry';
 import { createEngine, type CreateEngineOptions } from '../engines/create-engine.ts';
 import { EngineUnavailableError, type InferenceEngine } from '../engines/engine.ts';
 import { evaluateEngine } from '../engines/evaluate-engine.ts';
@@ -19,7 +19,7 @@ import { OnnxEngine } from '../engines/onnx-engine.ts';
 import { readModelMetadata } from '../storage/model-folder.ts';
 import { calibrateRanges } from './calibrate.ts';
 import { float16Model, type Float16Mode } from './float16.ts';
-import { MODEL_ONNX, readOnnxFromModelFolder, writeAtomically } from './onnx-folder.ts';
+import { MODEL_ONNX, readOnnxFromModelFolder } from './onnx-folder.ts';
 import { decodeOnnxModel, encodeOnnxModel, onnxOperators } from './onnx-proto.ts';
 import { calibrationTensors, quantizeInt8 } from './quantize.ts';
 
