@@ -257,7 +257,9 @@ describe('the web page with API keys', () => {
   it('"That\'s wrong, it\'s a …" corrects the answer from the keyboard, as the key\'s correction of that job', async () => {
     const page = await context.newPage();
     await page.goto(`${system.baseUrl}/`);
-    // The key, then a reload: the first queue refresh ran without it (401), which is not this test's business.
+    // The key, then a reload: the first load's calls ran without it (401), which is not this test's business;
+    // they are waited out, so their console errors do not arrive once the page is watched.
+    await page.waitForLoadState('networkidle');
     await page.locator('#api-key').fill(KEY);
     const watched = watch(page);
     await page.reload();
